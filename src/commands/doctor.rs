@@ -1,0 +1,147 @@
+use crate::error::Result;
+use crate::term::Term;
+use console::style;
+use std::path::Path;
+
+enum Level {
+    Ok,
+    Warn,
+    Problem,
+}
+
+pub fn doctor(term: &Term) -> Result<i32> {
+    let mut problems = 0;
+    let mut say = |level: Level, what: String, fix: Option<&str>| {
+        let mark = match level {
+            Level::Ok => style("✓").green(),
+            Level::Warn => style("!").yellow(),
+            Level::Problem => {
+                problems += 1;
+                style("✗").red()
+            }
+        };
+        term.line(&format!("{mark} {what}"));
+        if let Some(fix) = fix {
+            term.line(&format!("    {fix}"));
+        }
+    };
+
+    for tool in ["cargo", "rustc", "cargo-clippy", "rustfmt"] {
+        match which::which(tool) {
+            Ok(p) => say(Level::Ok, format!("{tool}: {}", p.display()), None),
+            Err(_) if matches!(tool, "cargo" | "rustc") => say(
+                Level::Problem,
+                format!("{tool} is not on PATH"),
+                Some("install Rust with rustup: https://rustup.rs"),
+            ),
+            Err(_) => say(
+                Level::Warn,
+                format!("{tool} is not on PATH (only exercise authors need it)"),
+                Some("rustup component add clippy rustfmt"),
+            ),
+        }
+    }
+    if let Some(version) = rustc_minor() {
+        if version < 85 {
+            say(
+                Level::Problem,
+                format!("rustc 1.{version} is too old: the exercises use edition 2024"),
+                Some("run `rustup update` (Rust 1.85 or newer)"),
+            );
+        } else {
+            say(
+                Level::Ok,
+                format!("rustc 1.{version} supports edition 2024"),
+                None,
+            );
+        }
+    }
+    if let Some(max) = std::fs::read_to_string("/proc/sys/fs/inotify/max_user_watches")
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok())
+    {
+        if max < 1024 {
+            say(
+                Level::Warn,
+                format!("inotify allows only {max} watches"),
+                Some("raise fs.inotify.max_user_watches, or use `backlings --poll`"),
+            );
+        } else {
+            say(Level::Ok, format!("inotify allows {max} watches"), None);
+        }
+    }
+    let cwd = std::env::current_dir().unwrap_or_default();
+    match drops_events(&cwd) {
+        Some(why) => say(
+            Level::Warn,
+            format!("{}: {why}: file events may be lost", cwd.display()),
+            Some("watch mode notices this within a second; `backlings --poll` avoids it"),
+        ),
+        None => say(
+            Level::Ok,
+            "the file system delivers file events".into(),
+            None,
+        ),
+    }
+    for (service, bins) in [
+        ("PostgreSQL", ["initdb", "pg_ctl"]),
+        ("Redis", ["redis-server", "redis-server"]),
+    ] {
+        if bins.iter().all(|b| which::which(b).is_ok()) {
+            say(
+                Level::Ok,
+                format!("{service} found (optional tracks)"),
+                None,
+            );
+        } else {
+            say(
+                Level::Warn,
+                format!("{service} not found: its optional track is skipped"),
+                Some(if service == "Redis" {
+                    "install it with your package manager, e.g. `apt install redis-server`"
+                } else {
+                    "install it with your package manager, e.g. `apt install postgresql`"
+                }),
+            );
+        }
+    }
+    Ok(if problems == 0 { 0 } else { 1 })
+}
+
+fn rustc_minor() -> Option<u32> {
+    let out = std::process::Command::new("rustc")
+        .arg("--version")
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.split_whitespace()
+        .nth(1)?
+        .split('.')
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+/// Why a folder's file system is known to drop inotify events, if it is.
+fn drops_events(dir: &Path) -> Option<String> {
+    let mounts = std::fs::read_to_string("/proc/mounts").ok()?;
+    let fs_type = mounts
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            let (_, mount, ty) = (f.next()?, f.next()?, f.next()?);
+            dir.starts_with(mount)
+                .then(|| (mount.len(), ty.to_string()))
+        })
+        .max()?
+        .1;
+    let wsl = std::fs::read_to_string("/proc/version")
+        .is_ok_and(|v| v.to_lowercase().contains("microsoft"));
+    match fs_type.as_str() {
+        "nfs" | "nfs4" | "9p" | "cifs" | "smb3" | "drvfs" | "v9fs" | "virtiofs" | "fuse.sshfs" => {
+            Some(format!("it is on {fs_type}"))
+        }
+        _ if wsl && dir.starts_with("/mnt") => Some("it is a Windows drive under WSL".into()),
+        _ => None,
+    }
+}

@@ -1,0 +1,100 @@
+//! One module per command. Each returns the process exit code.
+mod dev_check;
+mod doctor;
+mod hint;
+mod list;
+mod reset;
+mod run;
+mod solution;
+mod verify;
+
+use crate::cli::{Cli, Command, DevCommand};
+use crate::error::Result;
+use crate::pack::Pack;
+use crate::term::Term;
+use crate::workspace::{Workspace, init};
+
+pub fn dispatch(cli: Cli, term: &Term) -> Result<i32> {
+    match cli.command {
+        None => crate::watch::run(&Workspace::find()?, term, &cli.watch),
+        Some(Command::Watch(args)) => crate::watch::run(&Workspace::find()?, term, &args),
+        Some(Command::Init {
+            dir,
+            no_watch,
+            pack,
+        }) => {
+            let pack = match pack {
+                Some(p) => Pack::from_dir(&p)?,
+                None => Pack::embedded()?,
+            };
+            let ws = init::create(&dir, pack)?;
+            term.line(ws.pack.info.welcome_message.trim_end());
+            term.line(&format!(
+                "\nCreated your workspace in {}.",
+                ws.root.display()
+            ));
+            init::build_dependencies(&ws, term)?;
+            if no_watch {
+                term.line(&format!(
+                    "Next: `cd {}` and run `backlings`.",
+                    dir.display()
+                ));
+                return Ok(0);
+            }
+            std::env::set_current_dir(&ws.root)?;
+            crate::watch::run(&ws, term, &Default::default())
+        }
+        Some(Command::Run { name }) => run::run(term, name.as_deref()),
+        Some(Command::Hint { name, all }) => hint::hint(term, name.as_deref(), all),
+        Some(Command::List {
+            pending,
+            done,
+            topic,
+            json,
+        }) => list::list(
+            term,
+            list::Filter {
+                pending,
+                done,
+                topic,
+            },
+            json,
+        ),
+        Some(Command::Reset { name, all, yes }) => reset::reset(term, name.as_deref(), all, yes),
+        Some(Command::Verify { jobs, names }) => verify::verify(term, jobs, &names),
+        Some(Command::Solution { name, diff }) => solution::solution(term, &name, diff),
+        Some(Command::Doctor) => doctor::doctor(term),
+        Some(Command::Dev(DevCommand::Check {
+            pack_dir,
+            repeat,
+            jobs,
+            only,
+        })) => dev_check::check(
+            term,
+            &pack_dir,
+            dev_check::Options {
+                repeat,
+                jobs: jobs_or_cores(jobs),
+                only,
+            },
+        ),
+        Some(Command::Dev(DevCommand::Lock { pack_dir })) => dev_check::lock(term, &pack_dir),
+    }
+}
+
+pub fn jobs_or_cores(jobs: Option<usize>) -> usize {
+    jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
+        .max(1)
+}
+
+/// The exercise named on the command line, or the current one.
+fn pick<'a>(
+    ws: &'a Workspace,
+    state: &crate::state::State,
+    name: Option<&str>,
+) -> Result<&'a crate::pack::Exercise> {
+    match name {
+        Some(n) => ws.exercise(n),
+        None => Ok(state.current(&ws.pack.info)),
+    }
+}

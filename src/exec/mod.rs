@@ -1,0 +1,277 @@
+//! The hot path: build one exercise's test binary with a single cargo invocation, then run it
+//! directly under the runner's own process-group, time-limit and output-cap control.
+//! `run`, `verify`, `dev check` and watch mode all go through here, so they can never
+//! disagree about whether an exercise passes.
+pub mod cargo;
+pub mod process;
+pub mod report;
+
+use crate::pack::Exercise;
+use process::{Cancel, Exit};
+use std::path::Path;
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub enum Verdict {
+    Pass { report: String },
+    BuildFailed { diagnostics: String },
+    TestsFailed { report: String },
+    TimedOut { secs: u64, report: String },
+    Missing { path: String },
+    NeedsService { service: String },
+}
+
+impl Verdict {
+    pub fn passed(&self) -> bool {
+        matches!(self, Verdict::Pass { .. })
+    }
+
+    /// A few words for tables and lists.
+    pub fn label(&self) -> String {
+        match self {
+            Verdict::Pass { .. } => "passed".into(),
+            Verdict::BuildFailed { .. } => "compile error".into(),
+            Verdict::TestsFailed { .. } => "tests failed".into(),
+            Verdict::TimedOut { secs, .. } => format!("timed out after {secs} s"),
+            Verdict::Missing { .. } => "file missing".into(),
+            Verdict::NeedsService { service } => format!("needs {service}"),
+        }
+    }
+
+    /// What the learner reads: the verdict's heading and its details.
+    pub fn details(&self) -> String {
+        match self {
+            Verdict::Pass { report } | Verdict::TestsFailed { report } => report.clone(),
+            Verdict::BuildFailed { diagnostics } => diagnostics.clone(),
+            Verdict::TimedOut { secs, report } => format!(
+                "{report}\nThe tests were stopped after {secs} s: probably a deadlock, an infinite loop or a server that never shut down.\n"
+            ),
+            Verdict::Missing { path } => {
+                format!("{path} is missing. Restore the shipped version with `backlings reset`.\n")
+            }
+            Verdict::NeedsService { service } => format!(
+                "This exercise needs a {service} server, which backlings cannot start here yet. Run `backlings doctor`; it is skipped for now.\n"
+            ),
+        }
+    }
+}
+
+/// Typed, because callers act on them: a missing cargo stops everything with one message.
+#[derive(Debug)]
+pub enum ExecError {
+    CargoMissing,
+    Cancelled,
+    Io(String),
+}
+
+impl From<ExecError> for crate::error::Error {
+    fn from(e: ExecError) -> Self {
+        use crate::error::Error;
+        match e {
+            ExecError::CargoMissing => Error::new("cargo was not found on PATH")
+                .help("install Rust with rustup (https://rustup.rs), then open a new terminal"),
+            ExecError::Cancelled => Error::new("cancelled"),
+            ExecError::Io(m) => Error::new(m),
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+pub struct Options {
+    pub color: bool,
+    pub locked: bool,
+}
+
+/// Builds and tests one exercise in the Cargo package at `root`.
+pub fn run_exercise(
+    root: &Path,
+    ex: &Exercise,
+    opts: Options,
+    cancel: &Cancel,
+) -> Result<Verdict, ExecError> {
+    if let Some(v) = precheck(root, ex) {
+        return Ok(v);
+    }
+    let bins = [ex.name.clone()];
+    let req = cargo::Request {
+        root,
+        bins: &bins,
+        mode: cargo::Mode::Test,
+        color: opts.color,
+        locked: opts.locked,
+        target_dir: None,
+    };
+    let built = cargo::build(&req, cancel, |_| {})?;
+    match built.executables.get(&ex.name) {
+        Some(exe) => run_tests(root, exe, ex.timeout_secs, cancel),
+        None => Ok(build_failure(&built, &ex.name)),
+    }
+}
+
+/// Builds many exercises with one cargo invocation (cargo runs rustc in parallel), then runs
+/// their tests on `jobs` threads. `on_done` sees each verdict as it lands.
+pub fn run_many(
+    root: &Path,
+    exercises: &[&Exercise],
+    jobs: usize,
+    opts: Options,
+    cancel: &Cancel,
+    on_built: impl FnMut(&str),
+    on_done: impl Fn(usize, &Verdict) + Sync,
+) -> Result<Vec<Verdict>, ExecError> {
+    let mut verdicts: Vec<Option<Verdict>> =
+        exercises.iter().map(|ex| precheck(root, ex)).collect();
+    let bins: Vec<String> = exercises
+        .iter()
+        .zip(&verdicts)
+        .filter(|(_, v)| v.is_none())
+        .map(|(ex, _)| ex.name.clone())
+        .collect();
+    let built = if bins.is_empty() {
+        cargo::Built::default()
+    } else {
+        let one = if bins.len() == 1 { &bins[..] } else { &[] };
+        let req = cargo::Request {
+            root,
+            bins: one,
+            mode: cargo::Mode::Test,
+            color: opts.color,
+            locked: opts.locked,
+            target_dir: None,
+        };
+        cargo::build(&req, cancel, on_built)?
+    };
+    for (i, v) in verdicts.iter_mut().enumerate() {
+        if v.is_none() && !built.executables.contains_key(&exercises[i].name) {
+            *v = Some(build_failure(&built, &exercises[i].name));
+        }
+        if let Some(v) = v {
+            on_done(i, v);
+        }
+    }
+    let next = AtomicUsize::new(0);
+    let slots: Vec<std::sync::Mutex<Option<Verdict>>> =
+        verdicts.into_iter().map(std::sync::Mutex::new).collect();
+    let failed: std::sync::Mutex<Option<ExecError>> = std::sync::Mutex::new(None);
+    std::thread::scope(|s| {
+        for _ in 0..jobs.max(1) {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    if i >= exercises.len() || cancel.is_cancelled() {
+                        break;
+                    }
+                    if slots[i].lock().unwrap().is_some() {
+                        continue;
+                    }
+                    let exe = &built.executables[&exercises[i].name];
+                    match run_tests(root, exe, exercises[i].timeout_secs, cancel) {
+                        Ok(v) => {
+                            on_done(i, &v);
+                            *slots[i].lock().unwrap() = Some(v);
+                        }
+                        Err(e) => *failed.lock().unwrap() = Some(e),
+                    }
+                }
+            });
+        }
+    });
+    if let Some(e) = failed.into_inner().unwrap() {
+        return Err(e);
+    }
+    if cancel.is_cancelled() {
+        return Err(ExecError::Cancelled);
+    }
+    Ok(slots
+        .into_iter()
+        .map(|m| {
+            m.into_inner()
+                .unwrap()
+                .expect("every exercise got a verdict")
+        })
+        .collect())
+}
+
+fn precheck(root: &Path, ex: &Exercise) -> Option<Verdict> {
+    if !root.join(ex.path()).is_file() {
+        return Some(Verdict::Missing { path: ex.path() });
+    }
+    ex.requires
+        .first()
+        .map(|s| Verdict::NeedsService { service: s.clone() })
+}
+
+fn build_failure(built: &cargo::Built, name: &str) -> Verdict {
+    let diagnostics = match built.diagnostics.get(name) {
+        Some(d) if !d.errors.is_empty() => d.render(),
+        _ => {
+            let mut text = built.stderr.clone();
+            if text.contains("edition2024") || text.contains("edition 2024") {
+                text.push_str("\nYour Rust toolchain is too old for edition 2024: run `rustup update` (Rust 1.85 or newer).\n");
+            }
+            text
+        }
+    };
+    Verdict::BuildFailed { diagnostics }
+}
+
+/// Runs a test binary directly: no cargo in the loop, our own time limit and output cap.
+pub fn run_tests(
+    root: &Path,
+    exe: &Path,
+    timeout_secs: u64,
+    cancel: &Cancel,
+) -> Result<Verdict, ExecError> {
+    let mut cmd = Command::new(exe);
+    cmd.args(["--color", "never"])
+        .current_dir(root)
+        .env("BACKLINGS", "1");
+    let out = process::run_capped(cmd, Duration::from_secs(timeout_secs), cancel)
+        .map_err(|e| ExecError::Io(format!("cannot run {}: {e}", exe.display())))?;
+    let text = out.output.text();
+    let parsed = report::parse(&text);
+    let report = parsed.render().unwrap_or_else(|| text.clone());
+    Ok(match out.exit {
+        Exit::Cancelled => return Err(ExecError::Cancelled),
+        Exit::TimedOut => Verdict::TimedOut {
+            secs: timeout_secs,
+            report,
+        },
+        Exit::Code(0) => Verdict::Pass { report },
+        Exit::Code(_) => Verdict::TestsFailed { report },
+        Exit::Signal(sig) => Verdict::TestsFailed {
+            report: format!(
+                "{report}\nThe test process was killed by signal {sig} (a crash, or it ran out of memory).\n"
+            ),
+        },
+    })
+}
+
+/// Runs `f` over `items` on `jobs` threads; results keep the input order.
+pub fn parallel<T: Sync, R: Send>(
+    jobs: usize,
+    items: &[T],
+    f: impl Fn(usize, &T) -> R + Sync,
+) -> Vec<R> {
+    let next = AtomicUsize::new(0);
+    let slots: Vec<std::sync::Mutex<Option<R>>> =
+        items.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    std::thread::scope(|s| {
+        for _ in 0..jobs.clamp(1, items.len().max(1)) {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    let Some(item) = items.get(i) else { break };
+                    let r = f(i, item);
+                    *slots[i].lock().unwrap() = Some(r);
+                }
+            });
+        }
+    });
+    slots
+        .into_iter()
+        .map(|m| m.into_inner().unwrap().expect("every item ran"))
+        .collect()
+}

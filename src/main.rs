@@ -1,0 +1,29 @@
+//! backlings: learn backend engineering in Rust. Parses the command line and dispatches.
+mod cli;
+mod commands;
+mod error;
+mod exec;
+mod fsutil;
+mod pack;
+mod progress;
+mod state;
+mod term;
+mod watch;
+mod workspace;
+
+use clap::Parser;
+
+fn main() {
+    let cli = cli::Cli::parse();
+    let term = term::Term::new(cli.color);
+    match commands::dispatch(cli, &term) {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            eprintln!("{} {}", console::style("error:").red().bold(), e.message);
+            if let Some(help) = &e.help {
+                eprintln!("{} {help}", console::style("help:").cyan().bold());
+            }
+            std::process::exit(e.code);
+        }
+    }
+}
