@@ -57,7 +57,9 @@ fn state_path(root: &Path) -> PathBuf {
 }
 
 /// An exclusive lock on the state, held while reading, changing and writing it.
-struct Lock(File);
+struct Lock {
+    _file: File,
+}
 
 impl Lock {
     fn acquire(root: &Path) -> Result<Lock> {
@@ -72,7 +74,7 @@ impl Lock {
         unsafe {
             libc::flock(f.as_raw_fd(), libc::LOCK_EX);
         }
-        Ok(Lock(f))
+        Ok(Lock { _file: f })
     }
 }
 
@@ -185,8 +187,10 @@ mod tests {
 
     #[test]
     fn round_trips_through_toml() {
-        let mut s = State::default();
-        s.current = Some("a".into());
+        let mut s = State {
+            current: Some("a".into()),
+            ..State::default()
+        };
         assert!(s.record_run("a", true));
         assert!(!s.record_run("a", true), "only the first pass is new");
         s.entry("b").hints_seen = 2;

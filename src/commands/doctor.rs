@@ -42,11 +42,11 @@ pub fn doctor(term: &Term) -> Result<i32> {
         }
     }
     if let Some(version) = rustc_minor() {
-        if version < 85 {
+        if version < 88 {
             say(
                 Level::Problem,
                 format!("rustc 1.{version} is too old: the exercises use edition 2024"),
-                Some("run `rustup update` (Rust 1.85 or newer)"),
+                Some("run `rustup update` (Rust 1.88 or newer)"),
             );
         } else {
             say(

@@ -18,7 +18,7 @@ impl Filter {
             .topic
             .as_deref()
             .is_none_or(|t| ex.topic == t || ex.topic.get(3..) == Some(t));
-        topic_ok && !(self.pending && done) && !(self.done && !done)
+        topic_ok && !(self.pending && done) && (!self.done || done)
     }
 }
 

@@ -1,12 +1,12 @@
 //! One module per command. Each returns the process exit code.
 mod dev_check;
 mod doctor;
-mod hint;
-mod list;
-mod reset;
+pub mod hint;
+pub mod list;
+pub mod reset;
 mod run;
 mod solution;
-mod verify;
+pub mod verify;
 
 use crate::cli::{Cli, Command, DevCommand};
 use crate::error::Result;

@@ -5,6 +5,7 @@ use crate::state::{State, Status};
 use crate::term::Term;
 use crate::workspace::Workspace;
 use console::style;
+use indicatif::ProgressBar;
 
 pub fn verify(term: &Term, jobs: Option<usize>, names: &[String]) -> Result<i32> {
     let ws = Workspace::find()?;
@@ -16,13 +17,19 @@ pub fn verify(term: &Term, jobs: Option<usize>, names: &[String]) -> Result<i32>
             .map(|n| ws.exercise(n))
             .collect::<Result<_>>()?
     };
+    let bar = term.progress_bar(
+        exercises.len() as u64,
+        &format!("Checking {} exercises", exercises.len()),
+    );
     let verdicts = check_all(
         &ws,
-        term,
+        &bar,
+        term.color,
         &exercises,
         super::jobs_or_cores(jobs),
         &Cancel::default(),
     )?;
+    bar.finish_and_clear();
     let failing: Vec<(&&Exercise, &Verdict)> = exercises
         .iter()
         .zip(&verdicts)
@@ -48,20 +55,17 @@ pub fn verify(term: &Term, jobs: Option<usize>, names: &[String]) -> Result<i32>
 /// done-ness from the files themselves. Shared with watch mode's "check all".
 pub fn check_all(
     ws: &Workspace,
-    term: &Term,
+    bar: &ProgressBar,
+    color: bool,
     exercises: &[&Exercise],
     jobs: usize,
     cancel: &Cancel,
 ) -> Result<Vec<Verdict>> {
     let state = State::load(&ws.root);
     ws.sync(&state)?;
-    let bar = term.progress_bar(
-        exercises.len() as u64,
-        &format!("Checking {} exercises", exercises.len()),
-    );
     bar.set_message("building");
     let opts = exec::Options {
-        color: term.color,
+        color,
         locked: false,
     };
     let verdicts = exec::run_many(
@@ -76,7 +80,6 @@ pub fn check_all(
             bar.inc(1);
         },
     )?;
-    bar.finish_and_clear();
     State::update(ws, |s| {
         for (ex, v) in exercises.iter().zip(&verdicts) {
             match v {

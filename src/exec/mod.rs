@@ -209,7 +209,7 @@ fn build_failure(built: &cargo::Built, name: &str) -> Verdict {
         _ => {
             let mut text = built.stderr.clone();
             if text.contains("edition2024") || text.contains("edition 2024") {
-                text.push_str("\nYour Rust toolchain is too old for edition 2024: run `rustup update` (Rust 1.85 or newer).\n");
+                text.push_str("\nYour Rust toolchain is too old for edition 2024: run `rustup update` (Rust 1.88 or newer).\n");
             }
             text
         }
@@ -227,7 +227,8 @@ pub fn run_tests(
     let mut cmd = Command::new(exe);
     cmd.args(["--color", "never"])
         .current_dir(root)
-        .env("BACKLINGS", "1");
+        .env("BACKLINGS", "1")
+        .env("RUST_BACKTRACE", "0");
     let out = process::run_capped(cmd, Duration::from_secs(timeout_secs), cancel)
         .map_err(|e| ExecError::Io(format!("cannot run {}: {e}", exe.display())))?;
     let text = out.output.text();

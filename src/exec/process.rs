@@ -89,6 +89,7 @@ impl Capped {
         }
     }
 
+    #[cfg(test)]
     pub fn omitted(&self) -> u64 {
         self.omitted
     }

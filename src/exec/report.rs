@@ -62,11 +62,11 @@ pub fn parse(text: &str) -> TestReport {
                 report.failures.push(f);
             }
             current = Some((name.to_string(), String::new()));
-        } else if let Some((_, out)) = current.as_mut() {
-            if !line.starts_with("note: run with `RUST_BACKTRACE=1`") {
-                out.push_str(line);
-                out.push('\n');
-            }
+        } else if let Some((_, out)) = current.as_mut()
+            && !line.starts_with("note: run with `RUST_BACKTRACE=1`")
+        {
+            out.push_str(line);
+            out.push('\n');
         }
     }
     if let Some(f) = current.take() {
@@ -76,13 +76,6 @@ pub fn parse(text: &str) -> TestReport {
 }
 
 impl TestReport {
-    pub fn failed(&self) -> usize {
-        self.results
-            .iter()
-            .filter(|(_, o)| *o == Outcome::Failed)
-            .count()
-    }
-
     /// The learner's view. Returns `None` when the output wasn't libtest's.
     pub fn render(&self) -> Option<String> {
         if self.results.is_empty() && self.summary.is_none() {

@@ -71,7 +71,7 @@ impl Exercise {
     }
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Info {
     pub welcome_message: String,
     pub final_message: String,
@@ -256,13 +256,6 @@ impl Info {
 
     pub fn index_of(&self, name: &str) -> Option<usize> {
         self.exercises.iter().position(|e| e.name == name)
-    }
-
-    pub fn phase_title<'a>(&'a self, name: &'a str) -> &'a str {
-        self.phases
-            .iter()
-            .find(|p| p.name == name)
-            .map_or(name, |p| &p.title)
     }
 }
 

@@ -3,7 +3,7 @@
 //! in the binary; other packs are read from a folder.
 mod info;
 
-pub use info::{Exercise, Info, PackError, Phase};
+pub use info::{Exercise, Info};
 
 use crate::error::{Context, Error, Result};
 use std::borrow::Cow;
@@ -13,11 +13,13 @@ mod embedded {
     include!(concat!(env!("OUT_DIR"), "/embedded.rs"));
 }
 
+#[derive(Clone)]
 pub struct Pack {
     pub info: Info,
     source: Source,
 }
 
+#[derive(Clone)]
 enum Source {
     Embedded,
     Dir(PathBuf),

@@ -1,7 +1,457 @@
+//! Watch mode (PRODUCT.md §3). A save flows one way: file event → debounce → `exec` → `Verdict`
+//! → state → screen. Everything arrives as an `Event` on one channel (file events, keys,
+//! signals, finished jobs), so keys act while a build runs and a save cancels a running build.
+mod files;
+mod screen;
+mod terminal;
+
 use crate::cli::WatchArgs;
+use crate::commands::{hint, reset, verify};
 use crate::error::Result;
+use crate::exec::{self, ExecError, Verdict, process::Cancel};
+use crate::pack::Exercise;
+use crate::state::State;
 use crate::term::Term;
 use crate::workspace::Workspace;
-pub fn run(_ws: &Workspace, _term: &Term, _args: &WatchArgs) -> Result<i32> {
-    todo!()
+use files::How;
+use screen::{Mode, Screen};
+use std::path::PathBuf;
+use std::sync::mpsc::{self, RecvTimeoutError, Sender};
+use std::time::{Duration, Instant};
+use terminal::Key;
+
+/// Saves closer together than this are one save (editors write in several steps).
+const DEBOUNCE: Duration = Duration::from_millis(50);
+/// How often the modification-time safety net looks at the current file.
+const SAFETY_NET: Duration = Duration::from_secs(1);
+
+enum Event {
+    File(PathBuf),
+    Key(Key),
+    Signal(i32),
+    Done { generation: u64, outcome: Outcome },
+}
+
+enum Outcome {
+    Run(Result<Verdict, ExecError>),
+    CheckAll(Result<Vec<Verdict>>),
+}
+
+struct Job {
+    generation: u64,
+    cancel: Cancel,
+    /// What the file held when the run started (None for "check all").
+    content: Option<Vec<u8>>,
+}
+
+struct App<'a> {
+    ws: &'a Workspace,
+    term: &'a Term,
+    tx: Sender<Event>,
+    screen: Screen,
+    current: Exercise,
+    job: Option<Job>,
+    generation: u64,
+    /// The content of the last finished run, to skip saves that changed nothing.
+    last_run: Option<Vec<u8>>,
+    /// When the pending (debounced) save should run.
+    due: Option<Instant>,
+    stamp: Option<(std::time::SystemTime, u64)>,
+    since: Instant,
+    quit: Option<i32>,
+}
+
+pub fn run(ws: &Workspace, term: &Term, args: &WatchArgs) -> Result<i32> {
+    let how = if args.manual {
+        How::Manual
+    } else if args.poll {
+        How::Poll
+    } else {
+        How::Events
+    };
+    let state = State::load(&ws.root);
+    ws.sync(&state)?;
+    let (tx, rx) = mpsc::channel();
+    let _watch = files::watch(&ws.root.join("exercises"), how, tx.clone(), Event::File)?;
+    terminal::forward_signals(tx.clone(), Event::Signal)?;
+    let raw = if term.interactive {
+        terminal::RawMode::enable()
+    } else {
+        None
+    };
+    terminal::spawn_key_reader(tx.clone(), Event::Key);
+
+    let current = state.current(&ws.pack.info).clone();
+    let mut app = App {
+        ws,
+        term,
+        tx,
+        screen: Screen::new(term.clone(), how),
+        stamp: files::stamp(&ws.path(&current.path())),
+        current,
+        job: None,
+        generation: 0,
+        last_run: None,
+        due: None,
+        since: Instant::now(),
+        quit: None,
+    };
+    app.start_run(true);
+    let mut next_check = Instant::now() + SAFETY_NET;
+    while app.quit.is_none() {
+        app.screen.draw(ws, &app.current, app.job.is_some());
+        let wake = app.due.map_or(next_check, |d| d.min(next_check));
+        match rx.recv_timeout(wake.saturating_duration_since(Instant::now())) {
+            Ok(event) => app.handle(event),
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
+        let now = Instant::now();
+        if app.due.is_some_and(|d| d <= now) {
+            app.due = None;
+            app.start_run(false);
+        }
+        if now >= next_check {
+            next_check = now + SAFETY_NET;
+            app.safety_net(how);
+        }
+    }
+    if let Some(job) = app.job.take() {
+        job.cancel.cancel();
+    }
+    app.add_time_spent();
+    drop(raw);
+    app.screen.goodbye();
+    Ok(app.quit.unwrap_or(0))
+}
+
+impl App<'_> {
+    fn handle(&mut self, event: Event) {
+        match event {
+            Event::File(path) => {
+                if path == self.ws.path(&self.current.path()) {
+                    // The learner is working on this one now: yesterday's news goes.
+                    self.screen.banner = None;
+                    self.due = Some(Instant::now() + DEBOUNCE);
+                    self.stamp = files::stamp(&path);
+                }
+            }
+            Event::Key(key) => self.key(key),
+            Event::Signal(sig) => self.quit = Some(128 + sig),
+            Event::Done {
+                generation,
+                outcome,
+            } if self
+                .job
+                .as_ref()
+                .is_some_and(|j| j.generation == generation) =>
+            {
+                let job = self.job.take().expect("checked above");
+                match outcome {
+                    Outcome::Run(Ok(v)) => self.verdict(v, job.content),
+                    Outcome::Run(Err(ExecError::Cancelled)) => {}
+                    Outcome::Run(Err(e)) => self.screen.error(crate::error::Error::from(e)),
+                    Outcome::CheckAll(result) => self.checked_all(result),
+                }
+            }
+            Event::Done { .. } => {} // a cancelled job's late answer
+        }
+    }
+
+    /// Runs the current exercise, unless nothing changed since the last run (or is running).
+    fn start_run(&mut self, force: bool) {
+        let path = self.ws.path(&self.current.path());
+        let content = std::fs::read(&path).ok();
+        if !force {
+            let same_as_running = self
+                .job
+                .as_ref()
+                .is_some_and(|j| j.content.is_some() && j.content == content);
+            let same_as_last = self.job.is_none() && content.is_some() && content == self.last_run;
+            if same_as_running || same_as_last {
+                return;
+            }
+        }
+        if let Some(job) = self.job.take() {
+            job.cancel.cancel();
+        }
+        if let Err(e) = self.ws.sync_manifest() {
+            self.screen.error(e);
+            return;
+        }
+        self.generation += 1;
+        let cancel = Cancel::default();
+        let (root, ex, tx, generation) = (
+            self.ws.root.clone(),
+            self.current.clone(),
+            self.tx.clone(),
+            self.generation,
+        );
+        let opts = exec::Options {
+            color: self.term.color,
+            locked: false,
+        };
+        let job_cancel = cancel.clone();
+        std::thread::spawn(move || {
+            let outcome = Outcome::Run(exec::run_exercise(&root, &ex, opts, &job_cancel));
+            let _ = tx.send(Event::Done {
+                generation,
+                outcome,
+            });
+        });
+        self.job = Some(Job {
+            generation,
+            cancel,
+            content,
+        });
+        self.screen.running(&self.current);
+    }
+
+    fn check_all(&mut self) {
+        if let Some(job) = self.job.take() {
+            job.cancel.cancel();
+        }
+        self.generation += 1;
+        let cancel = Cancel::default();
+        let (ws, tx, generation, color) = (
+            self.ws.clone(),
+            self.tx.clone(),
+            self.generation,
+            self.term.color,
+        );
+        let job_cancel = cancel.clone();
+        std::thread::spawn(move || {
+            let all: Vec<&Exercise> = ws.pack.info.exercises.iter().collect();
+            let jobs = crate::commands::jobs_or_cores(None);
+            let result = verify::check_all(
+                &ws,
+                &indicatif::ProgressBar::hidden(),
+                color,
+                &all,
+                jobs,
+                &job_cancel,
+            );
+            let _ = tx.send(Event::Done {
+                generation,
+                outcome: Outcome::CheckAll(result),
+            });
+        });
+        self.job = Some(Job {
+            generation,
+            cancel,
+            content: None,
+        });
+        self.screen.checking_all();
+    }
+
+    fn verdict(&mut self, verdict: Verdict, content: Option<Vec<u8>>) {
+        self.last_run = content;
+        let ex = self.current.clone();
+        let rec = match crate::progress::record(self.ws, &ex, &verdict) {
+            Ok(r) => r,
+            Err(e) => return self.screen.error(e),
+        };
+        let skipped = matches!(verdict, Verdict::NeedsService { .. });
+        self.screen.verdict(&ex, verdict, rec.solution.as_deref());
+        if rec.all_done {
+            return self.check_all();
+        }
+        if skipped {
+            // Optional services must not block the core path: move past it.
+            let info = &self.ws.pack.info;
+            let from = info.index_of(&ex.name).unwrap_or(0) + 1;
+            if let Some(next) = rec
+                .state
+                .first_pending(info, from)
+                .filter(|n| n.name != ex.name)
+            {
+                let name = next.name.clone();
+                self.switch_to(&name);
+            }
+        } else if rec.current != ex.name {
+            self.switch_to(&rec.current);
+        }
+    }
+
+    fn checked_all(&mut self, result: Result<Vec<Verdict>>) {
+        match result {
+            Ok(verdicts) => {
+                let failing: Vec<(String, String)> = self
+                    .ws
+                    .pack
+                    .info
+                    .exercises
+                    .iter()
+                    .zip(&verdicts)
+                    .filter(|(_, v)| !v.passed())
+                    .map(|(e, v)| (e.name.clone(), v.label()))
+                    .collect();
+                if failing.is_empty() {
+                    self.screen.finished(&self.ws.pack.info.final_message);
+                } else {
+                    self.screen.check_all_result(failing, verdicts.len());
+                    // Whatever verify decided is current now (the first pending one).
+                    let state = State::load(&self.ws.root);
+                    let name = state.current(&self.ws.pack.info).name.clone();
+                    if name != self.current.name {
+                        self.switch_to(&name);
+                    }
+                }
+            }
+            Err(e) => self.screen.error(e),
+        }
+    }
+
+    /// Makes `name` the current exercise and runs it.
+    fn switch_to(&mut self, name: &str) {
+        let Some(ex) = self.ws.pack.info.exercise(name).cloned() else {
+            return;
+        };
+        self.add_time_spent();
+        let _ = State::update(self.ws, |s| s.current = Some(ex.name.clone()));
+        self.stamp = files::stamp(&self.ws.path(&ex.path()));
+        self.current = ex;
+        self.last_run = None;
+        self.screen.hint = None;
+        self.start_run(true);
+    }
+
+    fn add_time_spent(&mut self) {
+        let secs = std::mem::replace(&mut self.since, Instant::now())
+            .elapsed()
+            .as_secs();
+        let name = self.current.name.clone();
+        let _ = State::update(self.ws, |s| s.entry(&name).time_spent_secs += secs);
+    }
+
+    /// If the file changed without any event, file events are not arriving here: run anyway
+    /// and say so once.
+    fn safety_net(&mut self, how: How) {
+        if how == How::Manual {
+            return;
+        }
+        let stamp = files::stamp(&self.ws.path(&self.current.path()));
+        if stamp != self.stamp && self.due.is_none() {
+            self.stamp = stamp;
+            if how == How::Events {
+                self.screen.notice = Some(
+                    "A save arrived without a file event: events look broken on this file system (WSL, NFS, Docker). \
+                     Run `backlings --poll` to poll instead."
+                        .into(),
+                );
+            }
+            self.start_run(false);
+        }
+    }
+
+    fn key(&mut self, key: Key) {
+        match std::mem::replace(&mut self.screen.mode, Mode::Normal) {
+            Mode::Normal => self.normal_key(key),
+            Mode::List(mut list) => {
+                let info = &self.ws.pack.info;
+                match list.key(key, info) {
+                    screen::ListAction::Stay => self.screen.mode = Mode::List(list),
+                    screen::ListAction::Close => {}
+                    screen::ListAction::Jump(name) => self.switch_to(&name),
+                    screen::ListAction::Reset(name) => {
+                        self.screen.mode = Mode::ConfirmReset {
+                            name,
+                            back_to_list: Some(list),
+                        }
+                    }
+                }
+            }
+            Mode::ConfirmReset { name, back_to_list } => {
+                if key == Key::Char('y') || key == Key::Char('Y') {
+                    self.reset(&name);
+                }
+                if let Some(list) = back_to_list {
+                    self.screen.mode = Mode::List(list);
+                }
+            }
+        }
+    }
+
+    fn normal_key(&mut self, key: Key) {
+        match key {
+            Key::Char('q') => self.quit = Some(0),
+            Key::Char('h') => self.next_hint(),
+            Key::Char('l') => {
+                let state = State::load(&self.ws.root);
+                self.screen.mode = Mode::List(screen::List::new(
+                    &self.ws.pack.info,
+                    &self.current.name,
+                    state,
+                ));
+            }
+            Key::Char('r') => self.start_run(true),
+            Key::Char('c') => self.check_all(),
+            Key::Char('x') => {
+                self.screen.mode = Mode::ConfirmReset {
+                    name: self.current.name.clone(),
+                    back_to_list: None,
+                }
+            }
+            Key::Char('n') => {
+                let state = State::load(&self.ws.root);
+                let info = &self.ws.pack.info;
+                if !state.is_done(&self.current.name) {
+                    self.screen.notice = Some(format!(
+                        "{} is not done yet: `n` moves on once it passes.",
+                        self.current.name
+                    ));
+                    return;
+                }
+                let from = info.index_of(&self.current.name).unwrap_or(0) + 1;
+                let next = state
+                    .first_pending(info, from)
+                    .unwrap_or(&info.exercises[from % info.exercises.len()]);
+                let name = next.name.clone();
+                self.switch_to(&name);
+            }
+            _ => {}
+        }
+    }
+
+    fn next_hint(&mut self) {
+        let ex = &self.current;
+        if ex.hints.is_empty() {
+            self.screen.hint = Some(format!("{} has no hints.", ex.name));
+            return;
+        }
+        let shown = self
+            .screen
+            .hint_level
+            .filter(|_| self.screen.hint.is_some())
+            .map_or(0, |l| (l + 1) % ex.hints.len());
+        self.screen.hint = Some(hint::render(ex, shown));
+        self.screen.hint_level = Some(shown);
+        let _ = State::update(self.ws, |s| {
+            let e = s.entry(&ex.name);
+            e.hints_seen = e.hints_seen.max(shown as u32 + 1);
+        });
+    }
+
+    fn reset(&mut self, name: &str) {
+        let Ok(ex) = self.ws.exercise(name).cloned() else {
+            return;
+        };
+        match reset::reset_one(self.ws, &ex) {
+            Ok(backup) => {
+                self.screen.banner = Some(match backup {
+                    Some(b) => format!(
+                        "Reset {}. Your version is saved in {}",
+                        ex.path(),
+                        b.display()
+                    ),
+                    None => format!("Restored {}.", ex.path()),
+                });
+                if ex.name == self.current.name {
+                    self.stamp = files::stamp(&self.ws.path(&ex.path()));
+                    self.start_run(true);
+                }
+            }
+            Err(e) => self.screen.error(e),
+        }
+    }
 }

@@ -18,6 +18,7 @@ struct WorkspaceFile {
     pack: Option<PathBuf>,
 }
 
+#[derive(Clone)]
 pub struct Workspace {
     pub root: PathBuf,
     pub pack: Pack,
@@ -81,11 +82,12 @@ impl Workspace {
     pub fn sync(&self, state: &crate::state::State) -> Result<()> {
         for ex in &self.pack.info.exercises {
             let path = self.path(&ex.path());
-            if !path.exists() && !state.exercises.contains_key(&ex.name) {
-                if let Ok(bytes) = self.pack.pristine(ex) {
-                    write_atomic(&path, &bytes)
-                        .context(|| format!("cannot write {}", path.display()))?;
-                }
+            if !path.exists()
+                && !state.exercises.contains_key(&ex.name)
+                && let Ok(bytes) = self.pack.pristine(ex)
+            {
+                write_atomic(&path, &bytes)
+                    .context(|| format!("cannot write {}", path.display()))?;
             }
         }
         self.sync_manifest()

@@ -1,0 +1,148 @@
+//! The terminal while watch mode runs: keys without Enter and without echo, and a guarantee
+//! that the original settings come back on every way out (`q`, Ctrl-C, SIGTERM, a panic).
+//! Ctrl-C keeps working as a signal (ISIG stays on), so a wedged runner can always be stopped.
+use std::io::{self, Read};
+use std::os::fd::{AsRawFd, FromRawFd};
+use std::sync::OnceLock;
+use std::sync::mpsc::Sender;
+
+/// The settings found at start; restored by the guard, the panic hook and the signal path.
+static ORIGINAL: OnceLock<libc::termios> = OnceLock::new();
+
+/// Keys as the watch loop understands them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Key {
+    Char(char),
+    Up,
+    Down,
+    Enter,
+    Esc,
+    Backspace,
+}
+
+pub struct RawMode;
+
+impl RawMode {
+    /// Switches stdin to non-canonical, no-echo mode. `None` when stdin is not a terminal.
+    pub fn enable() -> Option<RawMode> {
+        let fd = io::stdin().as_raw_fd();
+        // SAFETY: tcgetattr/tcsetattr on our own stdin with a termios we own.
+        unsafe {
+            let mut t: libc::termios = std::mem::zeroed();
+            if libc::tcgetattr(fd, &mut t) != 0 {
+                return None;
+            }
+            let _ = ORIGINAL.set(t);
+            let mut raw = t;
+            raw.c_lflag &= !(libc::ICANON | libc::ECHO);
+            raw.c_cc[libc::VMIN] = 1;
+            raw.c_cc[libc::VTIME] = 0;
+            if libc::tcsetattr(fd, libc::TCSANOW, &raw) != 0 {
+                return None;
+            }
+        }
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            restore();
+            previous(info);
+        }));
+        Some(RawMode)
+    }
+}
+
+impl Drop for RawMode {
+    fn drop(&mut self) {
+        restore();
+    }
+}
+
+/// Puts the terminal back exactly as it was found. Safe to call more than once.
+pub fn restore() {
+    if let Some(t) = ORIGINAL.get() {
+        // SAFETY: restores settings read from the same descriptor.
+        unsafe {
+            libc::tcsetattr(io::stdin().as_raw_fd(), libc::TCSANOW, t);
+        }
+    }
+}
+
+/// Reads keys on a thread and sends them on. Ends at EOF (a closed or non-terminal stdin).
+pub fn spawn_key_reader<E: Send + 'static>(tx: Sender<E>, wrap: fn(Key) -> E) {
+    std::thread::spawn(move || {
+        let mut stdin = io::stdin().lock();
+        let mut byte = [0u8; 1];
+        while let Ok(1) = stdin.read(&mut byte) {
+            let key = match byte[0] {
+                b'\r' | b'\n' => Key::Enter,
+                0x7f | 0x08 => Key::Backspace,
+                0x1b => match escape_sequence(&mut stdin) {
+                    Some(b'A') => Key::Up,
+                    Some(b'B') => Key::Down,
+                    Some(_) => continue,
+                    None => Key::Esc,
+                },
+                b if b.is_ascii() && !b.is_ascii_control() => Key::Char(b as char),
+                _ => continue,
+            };
+            if tx.send(wrap(key)).is_err() {
+                break;
+            }
+        }
+    });
+}
+
+/// After ESC: the final byte of an arrow key's `ESC [ X`, or `None` for a lone Esc press.
+fn escape_sequence(stdin: &mut impl Read) -> Option<u8> {
+    let mut pfd = libc::pollfd {
+        fd: io::stdin().as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: poll on one valid descriptor.
+    if unsafe { libc::poll(&mut pfd, 1, 30) } <= 0 {
+        return None;
+    }
+    let mut b = [0u8; 2];
+    stdin.read_exact(&mut b).ok()?;
+    Some(b[1])
+}
+
+static SIGNAL_PIPE: OnceLock<i32> = OnceLock::new();
+
+extern "C" fn on_signal(sig: libc::c_int) {
+    if let Some(&fd) = SIGNAL_PIPE.get() {
+        let b = sig as u8;
+        // SAFETY: write(2) is async-signal-safe.
+        unsafe {
+            libc::write(fd, (&b as *const u8).cast(), 1);
+        }
+    }
+}
+
+/// Turns SIGINT, SIGTERM and SIGHUP into events, so that quitting runs the normal clean-up:
+/// cancel the build (killing its process group), restore the terminal, save state.
+pub fn forward_signals<E: Send + 'static>(tx: Sender<E>, wrap: fn(i32) -> E) -> io::Result<()> {
+    let mut fds = [0; 2];
+    // SAFETY: pipe(2) fills two descriptors we then own; signal(2) installs a handler that
+    // only calls write(2).
+    unsafe {
+        if libc::pipe(fds.as_mut_ptr()) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let _ = SIGNAL_PIPE.set(fds[1]);
+        for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+            libc::signal(sig, on_signal as *const () as libc::sighandler_t);
+        }
+    }
+    // SAFETY: fds[0] is a fresh descriptor owned by nothing else.
+    let mut reader = unsafe { std::fs::File::from_raw_fd(fds[0]) };
+    std::thread::spawn(move || {
+        let mut b = [0u8; 1];
+        while let Ok(1) = reader.read(&mut b) {
+            if tx.send(wrap(i32::from(b[0]))).is_err() {
+                break;
+            }
+        }
+    });
+    Ok(())
+}
