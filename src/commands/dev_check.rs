@@ -171,6 +171,13 @@ pub fn check(term: &Term, pack_dir: &Path, opts: Options) -> Result<i32> {
             });
         }
     }
+    if !linted.success && linted.diagnostics.is_empty() {
+        problems.push(Problem {
+            exercise: "-".into(),
+            check: "clippy".into(),
+            why: format!("clippy did not run:\n{}", first_lines(&linted.stderr, 12)),
+        });
+    }
     problems.extend(rustfmt_check(&dir, &selected));
 
     // 4. Flakiness: every solution's tests, N times, with the machine busy.

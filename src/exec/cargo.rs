@@ -109,11 +109,12 @@ pub fn build(
     if req.locked {
         cmd.arg("--locked");
     }
-    if req.mode == Mode::Clippy {
-        cmd.args(["--", "-D", "warnings"]);
-    }
     if let Some(dir) = req.target_dir {
         cmd.arg("--target-dir").arg(dir);
+    }
+    if req.mode == Mode::Clippy {
+        // Last: everything after `--` goes to clippy, not cargo.
+        cmd.args(["--", "-D", "warnings"]);
     }
     cmd.current_dir(req.root)
         .env("CARGO_TERM_PROGRESS_WHEN", "never")

@@ -233,7 +233,14 @@ pub fn run_tests(
         .map_err(|e| ExecError::Io(format!("cannot run {}: {e}", exe.display())))?;
     let text = out.output.text();
     let parsed = report::parse(&text);
-    let report = parsed.render().unwrap_or_else(|| text.clone());
+    let mut report = parsed.render().unwrap_or_else(|| text.clone());
+    if out.output.omitted() > 0 && !report.contains("bytes of output omitted") {
+        // The flood was printed outside libtest's capture: say so, or it silently vanishes.
+        report = format!(
+            "[... {} bytes of output omitted: the tests printed far too much ...]\n{report}",
+            out.output.omitted()
+        );
+    }
     Ok(match out.exit {
         Exit::Cancelled => return Err(ExecError::Cancelled),
         Exit::TimedOut => Verdict::TimedOut {

@@ -89,7 +89,6 @@ impl Capped {
         }
     }
 
-    #[cfg(test)]
     pub fn omitted(&self) -> u64 {
         self.omitted
     }

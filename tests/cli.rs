@@ -1,0 +1,378 @@
+//! The commands, driven as a learner drives them, on the std-only fixture pack.
+mod common;
+
+use common::*;
+use std::time::Duration;
+
+#[test]
+fn init_refuses_a_non_empty_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("notes.txt"), "mine").unwrap();
+    let out = bin()
+        .args(["init", "--no-watch", "--pack"])
+        .arg(fixture("basic"))
+        .arg(tmp.path())
+        .assert()
+        .code(1);
+    let err = text(&out.get_output().stderr);
+    assert!(err.contains("already exists and is not empty"), "{err}");
+    assert!(err.contains("help:"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(tmp.path().join("notes.txt")).unwrap(),
+        "mine"
+    );
+}
+
+#[test]
+fn commands_outside_a_workspace_say_how_to_make_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = in_ws(tmp.path()).arg("run").assert().code(1);
+    let err = text(&out.get_output().stderr);
+    assert!(
+        err.contains("not inside a backlings workspace") && err.contains("backlings init"),
+        "{err}"
+    );
+}
+
+#[test]
+fn run_fails_then_passes_and_list_shows_it_done() {
+    let (_tmp, root) = workspace();
+    let out = in_ws(&root).arg("run").assert().code(1);
+    let stdout = text(&out.get_output().stdout);
+    assert!(
+        stdout.contains("mismatched types"),
+        "the compiler's error is shown:\n{stdout}"
+    );
+    assert!(stdout.contains("compile_error: compile error"), "{stdout}");
+
+    solve(&root, "00_basics/compile_error.rs");
+    let out = in_ws(&root).arg("run").assert().code(0);
+    let stdout = text(&out.get_output().stdout);
+    assert!(stdout.contains("compile_error passed"), "{stdout}");
+    assert!(
+        root.join("solutions/00_basics/compile_error.rs").is_file(),
+        "the solution is written on a pass"
+    );
+
+    let out = in_ws(&root).args(["list", "--json"]).assert().success();
+    let list: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(list["done"], 1);
+    assert_eq!(
+        list["current"], "failing_test",
+        "the next exercise becomes current"
+    );
+    assert_eq!(list["exercises"][0]["status"], "done");
+
+    // From a folder below the root, too.
+    in_ws(&root.join("exercises/00_basics"))
+        .arg("list")
+        .assert()
+        .success();
+}
+
+#[test]
+fn failing_tests_come_first_and_passing_output_is_hidden() {
+    let (_tmp, root) = workspace();
+    let out = in_ws(&root).args(["run", "failing_test"]).assert().code(1);
+    let stdout = text(&out.get_output().stdout);
+    let failure = stdout
+        .find("expected 6")
+        .expect("the failing assertion is shown");
+    let list = stdout
+        .find("test tests::passing_test_output_is_hidden ... ok")
+        .expect("each test has a line");
+    assert!(failure < list, "failures first:\n{stdout}");
+    assert!(stdout.contains("output of a failing test"), "{stdout}");
+    assert!(!stdout.contains("noise from a passing test"), "{stdout}");
+    assert!(stdout.contains("failing_test: tests failed"), "{stdout}");
+}
+
+#[test]
+fn an_infinite_loop_is_killed_at_the_time_limit_with_its_children() {
+    let (_tmp, root) = workspace();
+    let out = in_ws(&root)
+        .args(["run", "loops_forever"])
+        .timeout(Duration::from_secs(60))
+        .assert()
+        .code(1);
+    let stdout = text(&out.get_output().stdout);
+    assert!(stdout.contains("timed out after 2 s"), "{stdout}");
+    assert!(
+        stdout.contains("probably a deadlock, an infinite loop"),
+        "{stdout}"
+    );
+    // The test spawned `sleep 1000` in its process group: the group kill must take it too.
+    let left = std::process::Command::new("pgrep")
+        .args(["-f", "^sleep 1000$"])
+        .output()
+        .unwrap();
+    assert!(
+        left.stdout.is_empty(),
+        "a child outlived the time limit: {}",
+        text(&left.stdout)
+    );
+}
+
+#[test]
+fn a_gigabyte_of_output_is_capped_and_the_runner_stays_small() {
+    let (_tmp, root) = workspace();
+    // Build first, so that only the test run is measured.
+    let _ = in_ws(&root).args(["run", "floods"]).output();
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("backlings"))
+        .args(["run", "floods"])
+        .current_dir(&root)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status_path = format!("/proc/{}/status", child.id());
+    let mut peak_kb = 0u64;
+    let stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || std::io::read_to_string(stdout).unwrap());
+    while child.try_wait().unwrap().is_none() {
+        if let Ok(s) = std::fs::read_to_string(&status_path)
+            && let Some(line) = s.lines().find(|l| l.starts_with("VmHWM:"))
+        {
+            peak_kb = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let stdout = reader.join().unwrap();
+    assert!(
+        stdout.contains("bytes of output omitted"),
+        "{}",
+        &stdout[..stdout.len().min(2000)]
+    );
+    assert!(
+        stdout.len() < 400_000,
+        "the learner sees the capped output, not {} bytes",
+        stdout.len()
+    );
+    assert!(
+        peak_kb > 0 && peak_kb < 100 * 1024,
+        "runner peak memory {peak_kb} KiB, expected under 100 MiB"
+    );
+}
+
+#[test]
+fn a_corrupt_state_file_is_moved_aside_with_a_message() {
+    let (_tmp, root) = workspace();
+    std::fs::write(root.join(".backlings/state.toml"), "\u{0}\u{1}garbage = [").unwrap();
+    let out = in_ws(&root).arg("list").assert().success();
+    let err = text(&out.get_output().stderr);
+    assert!(
+        err.contains("could not be read") && err.contains("state.toml.corrupt-"),
+        "{err}"
+    );
+    let aside = std::fs::read_dir(root.join(".backlings"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .any(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("state.toml.corrupt-")
+        });
+    assert!(aside, "the corrupt file is kept for inspection");
+    // And the state works again afterwards.
+    in_ws(&root).arg("hint").assert().success();
+    let state = std::fs::read_to_string(root.join(".backlings/state.toml")).unwrap();
+    assert!(state.contains("format_version = 1"), "{state}");
+}
+
+#[test]
+fn reset_backs_up_the_learners_file_first() {
+    let (_tmp, root) = workspace();
+    let file = root.join("exercises/00_basics/compile_error.rs");
+    let pristine = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(&file, "// my precious work\n").unwrap();
+
+    // No terminal and no --yes: refuse, change nothing.
+    let out = in_ws(&root)
+        .args(["reset", "compile_error"])
+        .assert()
+        .code(1);
+    assert!(text(&out.get_output().stderr).contains("--yes"));
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        "// my precious work\n"
+    );
+
+    let out = in_ws(&root)
+        .args(["reset", "compile_error", "--yes"])
+        .assert()
+        .success();
+    let stdout = text(&out.get_output().stdout);
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), pristine);
+    let backups: Vec<_> = std::fs::read_dir(root.join(".backlings/backups"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(backups.len(), 1, "{backups:?}");
+    assert_eq!(
+        std::fs::read_to_string(&backups[0]).unwrap(),
+        "// my precious work\n"
+    );
+    assert!(
+        stdout.contains(&backups[0].display().to_string()),
+        "the backup path is printed: {stdout}"
+    );
+}
+
+#[test]
+fn reset_restores_a_deleted_file_and_unknown_names_get_suggestions() {
+    let (_tmp, root) = workspace();
+    let file = root.join("exercises/00_basics/failing_test.rs");
+    std::fs::remove_file(&file).unwrap();
+    let out = in_ws(&root).args(["run", "failing_test"]).assert().code(1);
+    assert!(text(&out.get_output().stdout).contains("backlings reset"));
+    in_ws(&root)
+        .args(["reset", "failing_test", "--yes"])
+        .assert()
+        .success();
+    assert!(file.is_file());
+    let out = in_ws(&root)
+        .args(["reset", "failing", "--yes"])
+        .assert()
+        .code(1);
+    assert!(text(&out.get_output().stderr).contains("did you mean failing_test"));
+}
+
+#[test]
+fn verify_reports_pending_then_all_done() {
+    let (_tmp, root) = workspace();
+    let out = in_ws(&root)
+        .arg("verify")
+        .timeout(Duration::from_secs(120))
+        .assert()
+        .code(1);
+    assert!(text(&out.get_output().stdout).contains("0/4 exercises pass"));
+    for rel in [
+        "00_basics/compile_error.rs",
+        "00_basics/failing_test.rs",
+        "01_more/loops_forever.rs",
+        "01_more/floods.rs",
+    ] {
+        solve(&root, rel);
+    }
+    let out = in_ws(&root)
+        .arg("verify")
+        .timeout(Duration::from_secs(120))
+        .assert()
+        .code(0);
+    let stdout = text(&out.get_output().stdout);
+    assert!(
+        stdout.contains("4/4 exercises pass") && stdout.contains("Fixture pack complete."),
+        "{stdout}"
+    );
+    let out = in_ws(&root).args(["list", "--json"]).assert().success();
+    let list: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(list["done"], 4);
+}
+
+#[test]
+fn hints_are_levelled_and_solutions_stay_hidden_until_done() {
+    let (_tmp, root) = workspace();
+    let first = in_ws(&root).arg("hint").assert().success();
+    assert!(text(&first.get_output().stdout).contains("Hint 1/3 (nudge)"));
+    let second = in_ws(&root).arg("hint").assert().success();
+    assert!(text(&second.get_output().stdout).contains("Hint 2/3 (concept)"));
+    let all = in_ws(&root).args(["hint", "--all"]).assert().success();
+    assert!(text(&all.get_output().stdout).contains("Near-solution: return a number."));
+
+    let out = in_ws(&root)
+        .args(["solution", "compile_error"])
+        .assert()
+        .code(1);
+    assert!(text(&out.get_output().stderr).contains("not done yet"));
+    solve(&root, "00_basics/compile_error.rs");
+    in_ws(&root).arg("run").assert().success();
+    let out = in_ws(&root)
+        .args(["solution", "compile_error"])
+        .assert()
+        .success();
+    assert!(text(&out.get_output().stdout).contains("A number, not a string."));
+}
+
+#[test]
+fn a_missing_cargo_gets_one_clear_line() {
+    let (_tmp, root) = workspace();
+    let empty = tempfile::tempdir().unwrap();
+    let out = in_ws(&root)
+        .env("PATH", empty.path())
+        .arg("run")
+        .assert()
+        .code(1);
+    let err = text(&out.get_output().stderr);
+    assert!(
+        err.contains("cargo was not found") && err.contains("rustup"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    bin().args(["list", "--pending", "--done"]).assert().code(2);
+    bin().arg("frobnicate").assert().code(2);
+}
+
+#[test]
+fn two_processes_at_once_lose_no_progress() {
+    let (_tmp, root) = workspace();
+    solve(&root, "00_basics/compile_error.rs");
+    solve(&root, "00_basics/failing_test.rs");
+    // Build both first so the runs overlap on the state, not on cargo's lock.
+    in_ws(&root)
+        .args(["verify", "compile_error", "failing_test"])
+        .assert()
+        .success();
+    let runs = 6;
+    let spawn = |name: &'static str| {
+        let root = root.clone();
+        std::thread::spawn(move || {
+            for _ in 0..runs {
+                in_ws(&root).args(["run", name]).assert().success();
+                in_ws(&root).args(["hint", name]).assert().success();
+            }
+        })
+    };
+    let (a, b) = (spawn("compile_error"), spawn("failing_test"));
+    a.join().unwrap();
+    b.join().unwrap();
+    let state: toml::Value =
+        toml::from_str(&std::fs::read_to_string(root.join(".backlings/state.toml")).unwrap())
+            .unwrap();
+    for name in ["compile_error", "failing_test"] {
+        assert_eq!(
+            state["exercises"][name]["runs"].as_integer(),
+            Some(runs),
+            "{name}: every run is counted\n{state}"
+        );
+        assert_eq!(state["exercises"][name]["status"].as_str(), Some("done"));
+    }
+}
+
+#[test]
+fn a_bad_info_toml_is_reported_with_line_and_column() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pack = tmp.path().join("pack");
+    copy_dir(&fixture("basic"), &pack);
+    let info = std::fs::read_to_string(pack.join("info.toml")).unwrap();
+    std::fs::write(
+        pack.join("info.toml"),
+        info.replacen("name = \"failing_test\"", "name = \"Failing Test\"", 1),
+    )
+    .unwrap();
+    let out = bin().args(["dev", "check"]).arg(&pack).assert().code(1);
+    let err = text(&out.get_output().stderr);
+    assert!(
+        err.contains("info.toml:17:8") && err.contains("Failing Test"),
+        "{err}"
+    );
+    let out = bin()
+        .args(["init", "--no-watch", "--pack"])
+        .arg(&pack)
+        .arg(tmp.path().join("ws"))
+        .assert()
+        .code(1);
+    assert!(text(&out.get_output().stderr).contains("info.toml:17:8"));
+}

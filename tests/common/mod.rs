@@ -1,0 +1,65 @@
+//! Helpers for the tests that drive the real `backlings` binary on the fixture packs.
+#![allow(dead_code)]
+use assert_cmd::Command;
+use std::path::{Path, PathBuf};
+
+pub fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+pub fn bin() -> Command {
+    let mut cmd = Command::cargo_bin("backlings").unwrap();
+    cmd.env_remove("NO_COLOR").env("RUST_BACKTRACE", "0");
+    cmd
+}
+
+/// A fresh learner workspace made from the `basic` fixture pack (its dependencies: std only).
+pub fn workspace() -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("ws");
+    bin()
+        .args(["init", "--no-watch", "--pack"])
+        .arg(fixture("basic"))
+        .arg(&root)
+        .assert()
+        .success();
+    (tmp, root)
+}
+
+/// A learner-style command run inside `root`.
+pub fn in_ws(root: &Path) -> Command {
+    let mut cmd = bin();
+    cmd.current_dir(root);
+    cmd
+}
+
+pub fn solve(root: &Path, rel: &str) {
+    std::fs::copy(
+        fixture("basic").join("solutions").join(rel),
+        root.join("exercises").join(rel),
+    )
+    .unwrap();
+}
+
+pub fn text(out: &[u8]) -> String {
+    String::from_utf8_lossy(out).into_owned()
+}
+
+/// Copies a directory tree, for tests that break a pack on purpose.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.file_name() == "target" {
+            continue;
+        }
+        let dest = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &dest);
+        } else {
+            std::fs::copy(e.path(), dest).unwrap();
+        }
+    }
+}

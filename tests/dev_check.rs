@@ -1,0 +1,115 @@
+//! `backlings dev check` on the fixture pack, and on copies broken on purpose.
+mod common;
+
+use common::*;
+use std::path::Path;
+
+fn broken_copy(tmp: &Path, edit: impl FnOnce(&Path)) -> std::path::PathBuf {
+    let pack = tmp.join("pack");
+    copy_dir(&fixture("basic"), &pack);
+    edit(&pack);
+    pack
+}
+
+fn check(pack: &Path) -> (i32, String) {
+    let out = bin().args(["dev", "check"]).arg(pack).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        text(&out.stdout) + &text(&out.stderr),
+    )
+}
+
+#[test]
+fn the_fixture_pack_passes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pack = broken_copy(tmp.path(), |_| {});
+    let (code, out) = check(&pack);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("dev check passed: 16 variants"), "{out}");
+}
+
+#[test]
+fn an_exercise_that_passes_as_shipped_fails_the_check() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pack = broken_copy(tmp.path(), |p| {
+        std::fs::copy(
+            p.join("solutions/00_basics/failing_test.rs"),
+            p.join("exercises/00_basics/failing_test.rs"),
+        )
+        .unwrap();
+    });
+    let (code, out) = check(&pack);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("failing_test") && out.contains("passes as shipped"),
+        "{out}"
+    );
+    assert!(
+        out.contains("TODO marker"),
+        "the copied solution has no TODO either:\n{out}"
+    );
+}
+
+#[test]
+fn a_broken_solution_fails_the_check_with_its_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pack = broken_copy(tmp.path(), |p| {
+        let f = p.join("solutions/00_basics/failing_test.rs");
+        let s = std::fs::read_to_string(&f)
+            .unwrap()
+            .replace("xs.iter().sum()", "xs.iter().sum::<u32>() + 1");
+        std::fs::write(f, s).unwrap();
+    });
+    let (code, out) = check(&pack);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("failing_test") && out.contains("solution") && out.contains("expected 6"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_mutant_that_passes_fails_the_check() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pack = broken_copy(tmp.path(), |p| {
+        let right =
+            std::fs::read_to_string(p.join("solutions/00_basics/compile_error.rs")).unwrap();
+        std::fs::write(
+            p.join("mutants/compile_error/zero.rs"),
+            format!("// mutant: actually right\n{right}"),
+        )
+        .unwrap();
+    });
+    let (code, out) = check(&pack);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("mutant zero") && out.contains("the tests do not catch this wrong fix"),
+        "{out}"
+    );
+}
+
+#[test]
+fn lint_format_and_listing_problems_are_reported() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pack = broken_copy(tmp.path(), |p| {
+        let f = p.join("solutions/01_more/floods.rs");
+        let s = std::fs::read_to_string(&f)
+            .unwrap()
+            .replace("let mut n = 0;", "let mut n = 0;   let unused_var = 1;");
+        std::fs::write(f, s).unwrap();
+        std::fs::write(p.join("exercises/01_more/stray.rs"), "fn main() {}\n").unwrap();
+        std::fs::remove_file(p.join("mutants/floods/never.rs")).unwrap();
+    });
+    let (code, out) = check(&pack);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("clippy") && out.contains("unused"), "{out}");
+    assert!(
+        out.contains("rustfmt") && out.contains("not formatted"),
+        "{out}"
+    );
+    assert!(
+        out.contains("exercises/01_more/stray.rs is not an exercise"),
+        "{out}"
+    );
+    assert!(out.contains("1 found under mutants/floods/"), "{out}");
+}
