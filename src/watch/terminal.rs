@@ -69,16 +69,34 @@ pub fn restore() {
 /// Reads keys on a thread and sends them on. Ends at EOF (a closed or non-terminal stdin).
 pub fn spawn_key_reader<E: Send + 'static>(tx: Sender<E>, wrap: fn(Key) -> E) {
     std::thread::spawn(move || {
-        let mut stdin = io::stdin().lock();
-        let mut byte = [0u8; 1];
-        while let Ok(1) = stdin.read(&mut byte) {
-            let key = match byte[0] {
+        // Unbuffered: a buffered reader would hide bytes from the poll that tells a lone Esc
+        // from an arrow key's `ESC [ A`.
+        // SAFETY: fd 0 stays open for the life of the process; ManuallyDrop never closes it.
+        let mut stdin = std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(0) });
+        let stdin = &mut *stdin;
+        let mut pending: Option<u8> = None;
+        loop {
+            let byte = match pending.take() {
+                Some(b) => b,
+                None => match read_byte(stdin) {
+                    Some(b) => b,
+                    None => break,
+                },
+            };
+            let key = match byte {
                 b'\r' | b'\n' => Key::Enter,
                 0x7f | 0x08 => Key::Backspace,
-                0x1b => match escape_sequence(&mut stdin) {
-                    Some(b'A') => Key::Up,
-                    Some(b'B') => Key::Down,
-                    Some(_) => continue,
+                0x1b => match byte_within(stdin, 30) {
+                    // An arrow key is `ESC [ A`; anything else after ESC is a key of its own.
+                    Some(b'[') => match read_byte(stdin) {
+                        Some(b'A') => Key::Up,
+                        Some(b'B') => Key::Down,
+                        _ => continue,
+                    },
+                    Some(other) => {
+                        pending = Some(other);
+                        Key::Esc
+                    }
                     None => Key::Esc,
                 },
                 b if b.is_ascii() && !b.is_ascii_control() => Key::Char(b as char),
@@ -91,20 +109,26 @@ pub fn spawn_key_reader<E: Send + 'static>(tx: Sender<E>, wrap: fn(Key) -> E) {
     });
 }
 
-/// After ESC: the final byte of an arrow key's `ESC [ X`, or `None` for a lone Esc press.
-fn escape_sequence(stdin: &mut impl Read) -> Option<u8> {
+fn read_byte(stdin: &mut impl Read) -> Option<u8> {
+    let mut b = [0u8; 1];
+    match stdin.read(&mut b) {
+        Ok(1) => Some(b[0]),
+        _ => None,
+    }
+}
+
+/// The next byte if one arrives within `ms` milliseconds: tells a lone Esc from a sequence.
+fn byte_within(stdin: &mut impl Read, ms: i32) -> Option<u8> {
     let mut pfd = libc::pollfd {
         fd: io::stdin().as_raw_fd(),
         events: libc::POLLIN,
         revents: 0,
     };
     // SAFETY: poll on one valid descriptor.
-    if unsafe { libc::poll(&mut pfd, 1, 30) } <= 0 {
+    if unsafe { libc::poll(&mut pfd, 1, ms) } <= 0 {
         return None;
     }
-    let mut b = [0u8; 2];
-    stdin.read_exact(&mut b).ok()?;
-    Some(b[1])
+    read_byte(stdin)
 }
 
 static SIGNAL_PIPE: OnceLock<i32> = OnceLock::new();

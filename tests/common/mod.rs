@@ -63,3 +63,22 @@ pub fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// Processes whose working directory is inside `root`, other than tmux's shell and its `sleep`.
+pub fn processes_in(root: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(cwd) = std::fs::read_link(e.path().join("cwd")) else {
+            continue;
+        };
+        if !cwd.starts_with(root) {
+            continue;
+        }
+        let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+        let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+        if !(cmd.starts_with("sh -c trap true") || cmd.trim() == "sleep 600" || cmd.is_empty()) {
+            found.push(cmd);
+        }
+    }
+    found
+}

@@ -1,0 +1,381 @@
+//! Watch mode in a real terminal (tmux): editors' save patterns, rapid saves, swap files,
+//! deleted files, keys and saves during a build, terminal recovery and leftover processes.
+//! Each test reads the screen the way a learner would.
+mod common;
+
+use common::*;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// A tmux server of its own running `backlings ARGS` in `root`.
+struct Tmux {
+    socket: String,
+    root: PathBuf,
+}
+
+impl Tmux {
+    fn start(root: &Path, args: &str) -> Tmux {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let socket = format!(
+            "backlings-test-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+        );
+        let bin = assert_cmd::cargo::cargo_bin("backlings");
+        // `exec` keeps backlings' pid in `pid`, so tests can signal it.
+        let script = format!(
+            "trap true INT TERM; cd {root} && stty -g > .stty.before; sh -c 'echo $$ > .pid; exec {bin} {args}'; echo EXIT=$?; stty -g > .stty.after; sleep 600",
+            root = root.display(),
+            bin = bin.display()
+        );
+        let ok = Command::new("tmux")
+            .args([
+                "-L",
+                &socket,
+                "new-session",
+                "-d",
+                "-x",
+                "120",
+                "-y",
+                "45",
+                "sh",
+                "-c",
+                &script,
+            ])
+            .env_remove("TMUX")
+            .status()
+            .expect("these tests need tmux: install it (e.g. `apt install tmux`)");
+        assert!(ok.success(), "tmux failed to start");
+        let t = Tmux {
+            socket,
+            root: root.to_path_buf(),
+        };
+        t.wait_for("the first verdict", |s| {
+            s.contains("Save the file to try again") || s.contains(" passed")
+        });
+        t
+    }
+
+    fn screen(&self) -> String {
+        let out = Command::new("tmux")
+            .args(["-L", &self.socket, "capture-pane", "-p", "-J"])
+            .output()
+            .unwrap();
+        text(&out.stdout)
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        for k in keys {
+            Command::new("tmux")
+                .args(["-L", &self.socket, "send-keys", k])
+                .status()
+                .unwrap();
+            std::thread::sleep(Duration::from_millis(30));
+        }
+    }
+
+    /// Waits (up to 60 s, a deadline for a hung runner, not a speed check) for the screen.
+    fn wait_for(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let s = self.screen();
+            if pred(&s) {
+                return s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; the screen:\n{s}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn pid(&self) -> i32 {
+        std::fs::read_to_string(self.root.join(".pid"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    }
+
+    /// After backlings exited: the terminal settings are what they were, and no process is
+    /// left in the workspace.
+    fn assert_clean_exit(&self, code: i32) {
+        self.wait_for("backlings to exit", |s| s.contains("EXIT="));
+        let s = self.wait_for("the shell to save stty", |_| {
+            self.root.join(".stty.after").is_file()
+        });
+        assert!(
+            s.contains(&format!("EXIT={code}")),
+            "exit code {code} expected:\n{s}"
+        );
+        let before = std::fs::read_to_string(self.root.join(".stty.before")).unwrap();
+        let after = std::fs::read_to_string(self.root.join(".stty.after")).unwrap();
+        assert_eq!(before, after, "stty -g differs after exit");
+        let left = processes_in(&self.root);
+        assert!(
+            left.is_empty(),
+            "processes left behind in the workspace: {left:?}"
+        );
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["-L", &self.socket, "kill-server"])
+            .status();
+    }
+}
+
+fn file(root: &Path) -> PathBuf {
+    root.join("exercises/00_basics/compile_error.rs")
+}
+
+fn solution_text() -> String {
+    std::fs::read_to_string(fixture("basic").join("solutions/00_basics/compile_error.rs")).unwrap()
+}
+
+fn passed(s: &str) -> bool {
+    s.contains("compile_error passed") && s.contains("failing_test.rs")
+}
+
+#[test]
+fn in_place_write_is_seen() {
+    let (_tmp, root) = workspace();
+    let t = Tmux::start(&root, "");
+    std::fs::write(file(&root), solution_text()).unwrap();
+    t.wait_for("success and the next exercise", passed);
+}
+
+#[test]
+fn vim_rename_over_save_is_seen() {
+    let (_tmp, root) = workspace();
+    let t = Tmux::start(&root, "");
+    let dir = root.join("exercises/00_basics");
+    // vim (backupcopy=no): swap file, rename the original to a backup, write a new file.
+    std::fs::write(dir.join(".compile_error.rs.swp"), "swap").unwrap();
+    std::fs::rename(file(&root), dir.join("compile_error.rs~")).unwrap();
+    std::fs::write(file(&root), solution_text()).unwrap();
+    std::fs::remove_file(dir.join("compile_error.rs~")).unwrap();
+    std::fs::remove_file(dir.join(".compile_error.rs.swp")).unwrap();
+    t.wait_for("success after a rename-over save", passed);
+}
+
+#[test]
+fn jetbrains_safe_write_is_seen() {
+    let (_tmp, root) = workspace();
+    let t = Tmux::start(&root, "");
+    let dir = root.join("exercises/00_basics");
+    let tmp = dir.join("compile_error.rs___jb_tmp___");
+    let old = dir.join("compile_error.rs___jb_old___");
+    std::fs::write(&tmp, solution_text()).unwrap();
+    std::fs::rename(file(&root), &old).unwrap();
+    std::fs::rename(&tmp, file(&root)).unwrap();
+    std::fs::remove_file(&old).unwrap();
+    t.wait_for("success after a safe write", passed);
+}
+
+#[test]
+fn sed_in_place_and_cp_are_seen() {
+    let (_tmp, root) = workspace();
+    let t = Tmux::start(&root, "");
+    let st = Command::new("sed")
+        .args(["-i", "s/\"forty-two\"/42/"])
+        .arg(file(&root))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    t.wait_for("success after sed -i", passed);
+    let st = Command::new("cp")
+        .arg(fixture("basic").join("solutions/00_basics/failing_test.rs"))
+        .arg(root.join("exercises/00_basics/failing_test.rs"))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    t.wait_for("success after cp", |s| {
+        s.contains("failing_test passed") && s.contains("loops_forever.rs")
+    });
+}
+
+#[test]
+fn twenty_rapid_saves_build_the_last_content() {
+    let (_tmp, root) = workspace();
+    let t = Tmux::start(&root, "");
+    let wrong = std::fs::read_to_string(file(&root)).unwrap();
+    for i in 0..19 {
+        std::fs::write(
+            file(&root),
+            wrong.replace("\"forty-two\"", &format!("{}", 100 + i)),
+        )
+        .unwrap();
+        std::thread::sleep(Duration::from_millis(45));
+    }
+    std::fs::write(file(&root), solution_text()).unwrap();
+    let s = t.wait_for("the last save's verdict", passed);
+    assert!(
+        !s.contains("expected 42"),
+        "a stale verdict is on screen:\n{s}"
+    );
+}
+
+#[test]
+fn swap_and_backup_files_are_ignored() {
+    let (_tmp, root) = workspace();
+    let _t = Tmux::start(&root, "");
+    let runs = || {
+        let state: toml::Value =
+            toml::from_str(&std::fs::read_to_string(root.join(".backlings/state.toml")).unwrap())
+                .unwrap();
+        state["exercises"]["compile_error"]["runs"]
+            .as_integer()
+            .unwrap_or(0)
+    };
+    let before = runs();
+    let dir = root.join("exercises/00_basics");
+    for name in [
+        ".compile_error.rs.swp",
+        "compile_error.rs~",
+        "4913",
+        "#compile_error.rs#",
+        ".#compile_error.rs",
+    ] {
+        std::fs::write(dir.join(name), "editor noise").unwrap();
+    }
+    // Nothing should happen, so there is nothing to wait for: give it the safety net's period.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(runs(), before, "editor files must not trigger runs");
+}
+
+#[test]
+fn a_deleted_file_gets_a_message_and_can_be_reset_from_the_screen() {
+    let (_tmp, root) = workspace();
+    let t = Tmux::start(&root, "");
+    let pristine = std::fs::read_to_string(file(&root)).unwrap();
+    std::fs::remove_file(file(&root)).unwrap();
+    t.wait_for("the missing-file message", |s| {
+        s.contains("is missing") && s.contains("reset")
+    });
+    t.keys(&["x"]);
+    t.wait_for("the reset question", |s| s.contains("[y/N]"));
+    t.keys(&["y"]);
+    t.wait_for("the exercise back, failing again", |s| {
+        s.contains("mismatched types")
+    });
+    assert_eq!(std::fs::read_to_string(file(&root)).unwrap(), pristine);
+}
+
+/// Jumps to `loops_forever`, whose tests run for its whole 2 s time limit.
+fn jump_to_slow(t: &Tmux) {
+    t.keys(&["l"]);
+    t.wait_for("the list", |s| s.contains("Enter jump there"));
+    t.keys(&["Down", "Up", "/", "l", "o", "o", "p", "Enter", "Enter"]);
+    t.wait_for("the slow exercise running", |s| {
+        s.contains("Building and testing loops_forever")
+    });
+}
+
+#[test]
+fn keys_act_while_a_build_runs_and_q_leaves_a_clean_terminal() {
+    let (_tmp, root) = workspace();
+    let t = Tmux::start(&root, "");
+    jump_to_slow(&t);
+    t.keys(&["h"]);
+    let s = t.wait_for("a hint", |s| s.contains("Hint 1/1"));
+    assert!(
+        s.contains("Building and testing loops_forever"),
+        "the hint came while running:\n{s}"
+    );
+    t.keys(&["l"]);
+    t.wait_for("the list while running", |s| s.contains("Enter jump there"));
+    t.keys(&["Escape"]);
+    t.keys(&["r"]);
+    t.wait_for("running again", |s| {
+        s.contains("Building and testing loops_forever")
+    });
+    t.keys(&["q"]);
+    t.assert_clean_exit(0);
+}
+
+#[test]
+fn a_save_during_a_build_restarts_it() {
+    let (_tmp, root) = workspace();
+    let t = Tmux::start(&root, "");
+    jump_to_slow(&t);
+    // Save while the tests run (the fixture's test starts `sleep 1000`), not during the build.
+    let running = || processes_in(&root).iter().any(|c| c.contains("sleep 1000"));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !running() {
+        assert!(Instant::now() < deadline, "the slow test never started");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::fs::copy(
+        fixture("basic").join("solutions/01_more/loops_forever.rs"),
+        root.join("exercises/01_more/loops_forever.rs"),
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let s = t.screen();
+        assert!(
+            !s.contains("timed out"),
+            "the old build was not cancelled:\n{s}"
+        );
+        if s.contains("loops_forever passed") {
+            // The cancelled run's test process and its child were killed, not left to finish.
+            let left: Vec<String> = processes_in(&root)
+                .into_iter()
+                .filter(|c| c.contains("sleep 1000"))
+                .collect();
+            assert!(left.is_empty(), "the old run is still going: {left:?}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no verdict:\n{s}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn ctrl_c_restores_the_terminal_and_kills_children() {
+    let (_tmp, root) = workspace();
+    let t = Tmux::start(&root, "");
+    jump_to_slow(&t);
+    t.keys(&["C-c"]);
+    t.assert_clean_exit(130);
+}
+
+#[test]
+fn sigterm_restores_the_terminal_and_kills_children() {
+    let (_tmp, root) = workspace();
+    let t = Tmux::start(&root, "");
+    jump_to_slow(&t);
+    Command::new("kill")
+        .args(["-TERM", &t.pid().to_string()])
+        .status()
+        .unwrap();
+    t.assert_clean_exit(143);
+}
+
+#[test]
+fn poll_mode_sees_saves() {
+    let (_tmp, root) = workspace();
+    let t = Tmux::start(&root, "--poll");
+    std::fs::write(file(&root), solution_text()).unwrap();
+    t.wait_for("success with --poll", passed);
+}
+
+#[test]
+fn manual_mode_runs_on_r_only() {
+    let (_tmp, root) = workspace();
+    let t = Tmux::start(&root, "--manual");
+    std::fs::write(file(&root), solution_text()).unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(
+        t.screen().contains("mismatched types"),
+        "--manual must not run on save:\n{}",
+        t.screen()
+    );
+    t.keys(&["r"]);
+    t.wait_for("success after r", passed);
+}
