@@ -369,3 +369,61 @@ fn a_bad_info_toml_is_reported_with_line_and_column() {
         .code(1);
     assert!(text(&out.get_output().stderr).contains("info.toml:17:8"));
 }
+
+#[test]
+fn a_curriculum_update_adds_new_exercises_and_moves_the_learner_to_them() {
+    // A pack of our own, so that it can gain an exercise between two the learner has done.
+    let tmp = tempfile::tempdir().unwrap();
+    let pack = tmp.path().join("pack");
+    copy_dir(&fixture("basic"), &pack);
+    let root = tmp.path().join("ws");
+    bin()
+        .args(["init", "--no-watch", "--pack"])
+        .arg(&pack)
+        .arg(&root)
+        .assert()
+        .success();
+    for rel in ["00_basics/compile_error.rs", "00_basics/failing_test.rs"] {
+        solve(&root, rel);
+    }
+    in_ws(&root).arg("verify").assert().code(1);
+    let list = |root: &std::path::Path| -> serde_json::Value {
+        let out = in_ws(root).args(["list", "--json"]).assert().success();
+        serde_json::from_slice(&out.get_output().stdout).unwrap()
+    };
+    assert_eq!(list(&root)["current"], "loops_forever");
+
+    // The update: `inserted` comes after the two done exercises, before the current one.
+    let info = std::fs::read_to_string(pack.join("info.toml")).unwrap();
+    let entry = "[[exercises]]\nname = \"inserted\"\ntopic = \"00_basics\"\nphase = \"basics\"\nhints = [\"Nudge.\"]\n\n";
+    let at = info
+        .find("[[exercises]]\nname = \"loops_forever\"")
+        .unwrap();
+    std::fs::write(
+        pack.join("info.toml"),
+        format!("{}{entry}{}", &info[..at], &info[at..]),
+    )
+    .unwrap();
+    let shipped = "// TODO: make it pass\nfn main() {}\n#[test]\nfn t() { assert_eq!(1 + 1, 3, \"expected 3\"); }\n";
+    std::fs::write(pack.join("exercises/00_basics/inserted.rs"), shipped).unwrap();
+    std::fs::copy(
+        pack.join("exercises/00_basics/inserted.rs"),
+        pack.join("solutions/00_basics/inserted.rs"),
+    )
+    .unwrap();
+
+    let out = in_ws(&root).arg("run").assert().code(1);
+    let stdout = text(&out.get_output().stdout);
+    assert!(
+        stdout.contains("inserted: tests failed"),
+        "the learner moves to the new exercise:\n{stdout}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(root.join("exercises/00_basics/inserted.rs")).unwrap(),
+        shipped,
+        "the new exercise's file is added to the workspace"
+    );
+    let list = list(&root);
+    assert_eq!(list["current"], "inserted");
+    assert_eq!(list["done"], 2, "progress is kept: {list}");
+}

@@ -1,13 +1,11 @@
 use crate::error::Result;
 use crate::exec::{self, process::Cancel};
-use crate::state::State;
 use crate::term::Term;
 use crate::workspace::Workspace;
 
 pub fn run(term: &Term, name: Option<&str>) -> Result<i32> {
     let ws = Workspace::find()?;
-    let state = State::load(&ws.root);
-    ws.sync(&state)?;
+    let state = ws.sync()?;
     let ex = super::pick(&ws, &state, name)?;
     let opts = exec::Options {
         color: term.color,

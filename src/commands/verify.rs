@@ -61,8 +61,7 @@ pub fn check_all(
     jobs: usize,
     cancel: &Cancel,
 ) -> Result<Vec<Verdict>> {
-    let state = State::load(&ws.root);
-    ws.sync(&state)?;
+    ws.sync()?;
     bar.set_message("building");
     let opts = exec::Options {
         color,

@@ -69,8 +69,7 @@ pub fn run(ws: &Workspace, term: &Term, args: &WatchArgs) -> Result<i32> {
     } else {
         How::Events
     };
-    let state = State::load(&ws.root);
-    ws.sync(&state)?;
+    let state = ws.sync()?;
     let (tx, rx) = mpsc::channel();
     let _watch = files::watch(&ws.root.join("exercises"), how, tx.clone(), Event::File)?;
     terminal::forward_signals(tx.clone(), Event::Signal)?;

@@ -76,21 +76,47 @@ impl Workspace {
         })
     }
 
-    /// Adds the files of exercises that a newer curriculum introduced (ones the state has
-    /// never seen: a file the learner deleted stays deleted), then rewrites Cargo.toml if it
-    /// changed. Never overwrites learner files.
-    pub fn sync(&self, state: &crate::state::State) -> Result<()> {
-        for ex in &self.pack.info.exercises {
-            let path = self.path(&ex.path());
-            if !path.exists()
-                && !state.exercises.contains_key(&ex.name)
-                && let Ok(bytes) = self.pack.pristine(ex)
-            {
-                write_atomic(&path, &bytes)
-                    .context(|| format!("cannot write {}", path.display()))?;
-            }
+    /// Adopts exercises that a newer curriculum introduced (ones the state has never seen):
+    /// writes their files, records them as pending, and, when they come before the current
+    /// exercise, makes the first of them current, so that a learner who updates backlings
+    /// goes straight to the new topic. A file the learner deleted stays deleted, and learner
+    /// files are never overwritten. Rewrites Cargo.toml if it changed. Returns the state.
+    pub fn sync(&self) -> Result<crate::state::State> {
+        use crate::state::State;
+        let info = &self.pack.info;
+        let unseen = |s: &State| {
+            info.exercises
+                .iter()
+                .position(|e| !s.exercises.contains_key(&e.name))
+        };
+        let mut state = State::load(&self.root);
+        if unseen(&state).is_some() {
+            let (updated, ()) = State::update(self, |s| {
+                let current = s.current.as_deref().and_then(|n| info.index_of(n));
+                let first_new = unseen(s);
+                for ex in &info.exercises {
+                    if s.exercises.contains_key(&ex.name) {
+                        continue;
+                    }
+                    let path = self.path(&ex.path());
+                    if !path.exists()
+                        && let Ok(bytes) = self.pack.pristine(ex)
+                    {
+                        // Best effort: a file that cannot be written shows up as missing.
+                        let _ = write_atomic(&path, &bytes);
+                    }
+                    s.entry(&ex.name);
+                }
+                if let (Some(cur), Some(new)) = (current, first_new)
+                    && new < cur
+                {
+                    s.current = Some(info.exercises[new].name.clone());
+                }
+            })?;
+            state = updated;
         }
-        self.sync_manifest()
+        self.sync_manifest()?;
+        Ok(state)
     }
 
     pub fn sync_manifest(&self) -> Result<()> {
