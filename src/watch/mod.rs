@@ -20,8 +20,10 @@ use std::sync::mpsc::{self, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 use terminal::Key;
 
-/// Saves closer together than this are one save (editors write in several steps).
-const DEBOUNCE: Duration = Duration::from_millis(50);
+/// Events closer together than this are one save. Editors' multi-step saves (truncate and
+/// write, vim's rename-over, JetBrains' temp file) land within a millisecond or two, and a
+/// later step still restarts the build, so the wait stays short: it is pure latency.
+const DEBOUNCE: Duration = Duration::from_millis(10);
 /// How often the modification-time safety net looks at the current file.
 const SAFETY_NET: Duration = Duration::from_secs(1);
 
