@@ -98,6 +98,15 @@ fn lint_format_and_listing_problems_are_reported() {
             .replace("let mut n = 0;", "let mut n = 0;   let unused_var = 1;");
         std::fs::write(f, s).unwrap();
         std::fs::write(p.join("exercises/01_more/stray.rs"), "fn main() {}\n").unwrap();
+        let f = p.join("exercises/00_basics/failing_test.rs");
+        let s = std::fs::read_to_string(&f).unwrap();
+        std::fs::write(
+            f,
+            format!(
+                "{s}\nfn nap() {{ std::thread::sleep(std::time::Duration::from_millis(1)); }}\n"
+            ),
+        )
+        .unwrap();
         std::fs::remove_file(p.join("mutants/floods/never.rs")).unwrap();
     });
     let (code, out) = check(&pack);
@@ -112,4 +121,5 @@ fn lint_format_and_listing_problems_are_reported() {
         "{out}"
     );
     assert!(out.contains("1 found under mutants/floods/"), "{out}");
+    assert!(out.contains("failing_test.rs calls thread::sleep"), "{out}");
 }

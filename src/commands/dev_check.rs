@@ -237,6 +237,15 @@ fn static_checks(pack: &Pack, dir: &Path, selected: &[&Exercise]) -> Vec<Problem
                 "TODO marker",
                 format!("{} has no `TODO` for the learner", ex.path()),
             ),
+            Ok(text) if text.contains("thread::sleep") => add(
+                &ex.name,
+                "wall-clock sleep",
+                format!(
+                    "{} calls thread::sleep: tests must not wait on the wall clock; use \
+                     #[tokio::test(start_paused = true)], a gate (Notify, Semaphore) or an injected clock",
+                    ex.path()
+                ),
+            ),
             Ok(_) => {}
             Err(e) => add(&ex.name, "exercise file", format!("{}: {e}", ex.path())),
         }
