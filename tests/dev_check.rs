@@ -79,12 +79,21 @@ fn a_mutant_that_passes_fails_the_check() {
             format!("// mutant: actually right\n{right}"),
         )
         .unwrap();
+        std::fs::write(
+            p.join("mutants/failing_test/take.rs"),
+            "// mutant: does not even compile\nfn main() { let x: u8 = \"no\"; }\n",
+        )
+        .unwrap();
     });
     let (code, out) = check(&pack);
     assert_eq!(code, 1, "{out}");
     assert!(
         out.contains("mutant zero") && out.contains("the tests do not catch this wrong fix"),
         "{out}"
+    );
+    assert!(
+        out.contains("mutant take") && out.contains("does not compile"),
+        "a mutant the compiler rejects proves nothing:\n{out}"
     );
 }
 

@@ -405,6 +405,16 @@ fn judge(v: &Variant, verdict: &Verdict) -> Option<String> {
             Expect::Shipped => "passes as shipped: the learner has nothing to do".into(),
             _ => "passes: the tests do not catch this wrong fix".into(),
         }),
+        // A wrong fix the compiler rejects proves nothing about the tests.
+        (Expect::Mutant, Verdict::BuildFailed { diagnostics }) => Some(format!(
+            "does not compile, so it does not test the tests: a mutant must be a wrong fix that builds\n{}",
+            first_lines(diagnostics, 8)
+        )),
+        (Expect::Mutant, Verdict::TimedOut { secs, .. }) if !v.ex.shipped_times_out => {
+            Some(format!(
+                "fails only by timing out after {secs} s: wrap what can hang in a (paused-clock) timeout"
+            ))
+        }
         (Expect::Shipped, Verdict::TimedOut { secs, .. }) if !v.ex.shipped_times_out => {
             Some(format!(
                 "fails only by timing out after {secs} s: wrap what can hang in a (paused-clock) timeout, or set shipped_times_out"
