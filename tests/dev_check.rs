@@ -132,3 +132,39 @@ fn lint_format_and_listing_problems_are_reported() {
     assert!(out.contains("1 found under mutants/floods/"), "{out}");
     assert!(out.contains("failing_test.rs calls thread::sleep"), "{out}");
 }
+
+#[test]
+fn repeat_reports_a_solution_that_fails_only_sometimes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pack = broken_copy(tmp.path(), |p| {
+        // Fails in about one run in three: the kind of flake one run rarely shows.
+        let flaky = "// A number, not a string.\n\
+            fn answer() -> u32 {\n    \
+                let nanos = std::time::SystemTime::now()\n        \
+                    .duration_since(std::time::UNIX_EPOCH)\n        \
+                    .unwrap()\n        \
+                    .subsec_nanos();\n    \
+                if nanos % 3 == 0 { 41 } else { 42 }\n\
+            }\n\n\
+            fn main() {}\n\n\
+            #[cfg(test)]\n\
+            mod tests {\n    \
+                #[test]\n    \
+                fn answer_is_42() {\n        \
+                    assert_eq!(super::answer(), 42, \"expected 42\");\n    \
+                }\n\
+            }\n";
+        std::fs::write(p.join("solutions/00_basics/compile_error.rs"), flaky).unwrap();
+    });
+    let out = bin()
+        .args(["dev", "check", "--repeat", "40", "--only", "compile_error"])
+        .arg(&pack)
+        .output()
+        .unwrap();
+    let text = text(&out.stdout) + &text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("repeat 40") && text.contains("of 40 runs"),
+        "the flaky solution is reported with how often it failed:\n{text}"
+    );
+}
