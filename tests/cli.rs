@@ -394,24 +394,7 @@ fn a_curriculum_update_adds_new_exercises_and_moves_the_learner_to_them() {
     assert_eq!(list(&root)["current"], "loops_forever");
 
     // The update: `inserted` comes after the two done exercises, before the current one.
-    let info = std::fs::read_to_string(pack.join("info.toml")).unwrap();
-    let entry = "[[exercises]]\nname = \"inserted\"\ntopic = \"00_basics\"\nphase = \"basics\"\nhints = [\"Nudge.\"]\n\n";
-    let at = info
-        .find("[[exercises]]\nname = \"loops_forever\"")
-        .unwrap();
-    std::fs::write(
-        pack.join("info.toml"),
-        format!("{}{entry}{}", &info[..at], &info[at..]),
-    )
-    .unwrap();
-    let shipped = "// TODO: make it pass\nfn main() {}\n#[test]\nfn t() { assert_eq!(1 + 1, 3, \"expected 3\"); }\n";
-    std::fs::write(pack.join("exercises/00_basics/inserted.rs"), shipped).unwrap();
-    std::fs::copy(
-        pack.join("exercises/00_basics/inserted.rs"),
-        pack.join("solutions/00_basics/inserted.rs"),
-    )
-    .unwrap();
-
+    let shipped = add_exercise(&pack, "inserted", Some("loops_forever"));
     let out = in_ws(&root).arg("run").assert().code(1);
     let stdout = text(&out.get_output().stdout);
     assert!(
@@ -426,4 +409,69 @@ fn a_curriculum_update_adds_new_exercises_and_moves_the_learner_to_them() {
     let list = list(&root);
     assert_eq!(list["current"], "inserted");
     assert_eq!(list["done"], 2, "progress is kept: {list}");
+}
+
+#[test]
+fn a_learner_who_finished_everything_moves_to_exercises_a_curriculum_update_adds() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pack = tmp.path().join("pack");
+    copy_dir(&fixture("basic"), &pack);
+    let root = tmp.path().join("ws");
+    bin()
+        .args(["init", "--no-watch", "--pack"])
+        .arg(&pack)
+        .arg(&root)
+        .assert()
+        .success();
+    for rel in [
+        "00_basics/compile_error.rs",
+        "00_basics/failing_test.rs",
+        "01_more/loops_forever.rs",
+        "01_more/floods.rs",
+    ] {
+        solve(&root, rel);
+    }
+    in_ws(&root)
+        .arg("verify")
+        .timeout(Duration::from_secs(120))
+        .assert()
+        .code(0);
+
+    add_exercise(&pack, "appended", None);
+    let out = in_ws(&root).args(["list", "--json"]).assert().success();
+    let list: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(list["current"], "appended", "{list}");
+    assert_eq!(list["done"], 4, "progress is kept: {list}");
+    let out = in_ws(&root).arg("hint").assert().success();
+    assert!(text(&out.get_output().stdout).contains("appended"));
+}
+
+/// Adds a failing exercise to the fixture pack in `pack`, before `before` or at the end, as a
+/// curriculum update would. Returns its shipped text.
+fn add_exercise(pack: &std::path::Path, name: &str, before: Option<&str>) -> &'static str {
+    let info = std::fs::read_to_string(pack.join("info.toml")).unwrap();
+    // Appended exercises go in the last topic: folder numbers follow the order.
+    let topic = if before.is_some() {
+        "00_basics"
+    } else {
+        "01_more"
+    };
+    let entry = format!(
+        "[[exercises]]\nname = \"{name}\"\ntopic = \"{topic}\"\nphase = \"basics\"\nhints = [\"Nudge.\"]\n\n"
+    );
+    let at = before.map_or(info.len(), |b| {
+        info.find(&format!("[[exercises]]\nname = \"{b}\""))
+            .unwrap()
+    });
+    let sep = if before.is_none() { "\n" } else { "" };
+    std::fs::write(
+        pack.join("info.toml"),
+        format!("{}{sep}{entry}{}", &info[..at], &info[at..]),
+    )
+    .unwrap();
+    let shipped = "// TODO: make it pass\nfn main() {}\n#[test]\nfn t() { assert_eq!(1 + 1, 3, \"expected 3\"); }\n";
+    let rel = format!("{topic}/{name}.rs");
+    std::fs::write(pack.join("exercises").join(&rel), shipped).unwrap();
+    std::fs::write(pack.join("solutions").join(&rel), shipped).unwrap();
+    shipped
 }

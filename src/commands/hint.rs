@@ -8,7 +8,8 @@ const LEVELS: [&str; 3] = ["nudge", "concept", "near-solution"];
 
 pub fn hint(term: &Term, name: Option<&str>, all: bool) -> Result<i32> {
     let ws = Workspace::find()?;
-    let state = State::load(&ws.root);
+    // sync: a curriculum update shows up here as it does in watch mode.
+    let state = ws.sync()?;
     let ex = super::pick(&ws, &state, name)?;
     let n = ex.hints.len();
     if n == 0 {

@@ -1,6 +1,5 @@
 use crate::error::{Error, Result};
 use crate::pack::Exercise;
-use crate::state::State;
 use crate::term::Term;
 use crate::workspace::Workspace;
 use console::style;
@@ -42,7 +41,8 @@ struct JsonExercise<'a> {
 
 pub fn list(term: &Term, filter: Filter, json: bool) -> Result<i32> {
     let ws = Workspace::find()?;
-    let state = State::load(&ws.root);
+    // sync: a curriculum update shows up here as it does in watch mode.
+    let state = ws.sync()?;
     let info = &ws.pack.info;
     if let Some(t) = &filter.topic
         && !info

@@ -78,8 +78,8 @@ impl Workspace {
 
     /// Adopts exercises that a newer curriculum introduced (ones the state has never seen):
     /// writes their files, records them as pending, and, when they come before the current
-    /// exercise, makes the first of them current, so that a learner who updates backlings
-    /// goes straight to the new topic. A file the learner deleted stays deleted, and learner
+    /// exercise or the learner had finished the current one, makes the first of them current,
+    /// so that a learner who updates backlings goes straight to the new topic. A file the learner deleted stays deleted, and learner
     /// files are never overwritten. Rewrites Cargo.toml if it changed. Returns the state.
     pub fn sync(&self) -> Result<crate::state::State> {
         use crate::state::State;
@@ -93,6 +93,8 @@ impl Workspace {
         if unseen(&state).is_some() {
             let (updated, ()) = State::update(self, |s| {
                 let current = s.current.as_deref().and_then(|n| info.index_of(n));
+                // Someone who finished everything sits on a done exercise: move them on too.
+                let current_done = s.current.as_deref().is_some_and(|n| s.is_done(n));
                 let first_new = unseen(s);
                 for ex in &info.exercises {
                     if s.exercises.contains_key(&ex.name) {
@@ -108,7 +110,7 @@ impl Workspace {
                     s.entry(&ex.name);
                 }
                 if let (Some(cur), Some(new)) = (current, first_new)
-                    && new < cur
+                    && (new < cur || current_done)
                 {
                     s.current = Some(info.exercises[new].name.clone());
                 }
