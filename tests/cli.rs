@@ -373,16 +373,7 @@ fn a_bad_info_toml_is_reported_with_line_and_column() {
 #[test]
 fn a_curriculum_update_adds_new_exercises_and_moves_the_learner_to_them() {
     // A pack of our own, so that it can gain an exercise between two the learner has done.
-    let tmp = tempfile::tempdir().unwrap();
-    let pack = tmp.path().join("pack");
-    copy_dir(&fixture("basic"), &pack);
-    let root = tmp.path().join("ws");
-    bin()
-        .args(["init", "--no-watch", "--pack"])
-        .arg(&pack)
-        .arg(&root)
-        .assert()
-        .success();
+    let (_tmp, pack, root) = workspace_of_own_pack();
     for rel in ["00_basics/compile_error.rs", "00_basics/failing_test.rs"] {
         solve(&root, rel);
     }
@@ -413,16 +404,7 @@ fn a_curriculum_update_adds_new_exercises_and_moves_the_learner_to_them() {
 
 #[test]
 fn a_learner_who_finished_everything_moves_to_exercises_a_curriculum_update_adds() {
-    let tmp = tempfile::tempdir().unwrap();
-    let pack = tmp.path().join("pack");
-    copy_dir(&fixture("basic"), &pack);
-    let root = tmp.path().join("ws");
-    bin()
-        .args(["init", "--no-watch", "--pack"])
-        .arg(&pack)
-        .arg(&root)
-        .assert()
-        .success();
+    let (_tmp, pack, root) = workspace_of_own_pack();
     for rel in [
         "00_basics/compile_error.rs",
         "00_basics/failing_test.rs",

@@ -28,6 +28,22 @@ pub fn workspace() -> (tempfile::TempDir, PathBuf) {
     (tmp, root)
 }
 
+/// A workspace made from a copy of the `basic` pack, for tests that change the pack later.
+/// Returns the temporary folder, the pack and the workspace root.
+pub fn workspace_of_own_pack() -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let pack = tmp.path().join("pack");
+    copy_dir(&fixture("basic"), &pack);
+    let root = tmp.path().join("ws");
+    bin()
+        .args(["init", "--no-watch", "--pack"])
+        .arg(&pack)
+        .arg(&root)
+        .assert()
+        .success();
+    (tmp, pack, root)
+}
+
 /// A learner-style command run inside `root`.
 pub fn in_ws(root: &Path) -> Command {
     let mut cmd = bin();
