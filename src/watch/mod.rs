@@ -308,8 +308,12 @@ impl App<'_> {
         let Some(ex) = self.ws.pack.info.exercise(name).cloned() else {
             return;
         };
-        self.add_time_spent();
-        let _ = State::update(self.ws, |s| s.current = Some(ex.name.clone()));
+        // One state write for both: it sits between a pass and the next exercise's build.
+        let (left, secs) = (self.current.name.clone(), self.take_time_spent());
+        let _ = State::update(self.ws, |s| {
+            s.entry(&left).time_spent_secs += secs;
+            s.current = Some(ex.name.clone());
+        });
         self.stamp = files::stamp(&self.ws.path(&ex.path()));
         self.current = ex;
         self.last_run = None;
@@ -317,11 +321,15 @@ impl App<'_> {
         self.start_run(true);
     }
 
-    fn add_time_spent(&mut self) {
-        let secs = std::mem::replace(&mut self.since, Instant::now())
+    /// Whole seconds spent on the current exercise since the last call.
+    fn take_time_spent(&mut self) -> u64 {
+        std::mem::replace(&mut self.since, Instant::now())
             .elapsed()
-            .as_secs();
-        let name = self.current.name.clone();
+            .as_secs()
+    }
+
+    fn add_time_spent(&mut self) {
+        let (name, secs) = (self.current.name.clone(), self.take_time_spent());
         let _ = State::update(self.ws, |s| s.entry(&name).time_spent_secs += secs);
     }
 
