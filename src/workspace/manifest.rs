@@ -42,8 +42,8 @@ pub fn with_bins(deps_toml: &str, bins: &[(String, String)]) -> String {
         "\n\n[lints.rust]\nunsafe_code = \"deny\"\ndead_code = \"allow\"\n\n\
          [lints.clippy]\nempty_loop = \"forbid\"\n\n\
          # Chosen by measurement (scripts/bench-settings): no debug info links faster, and\n\
-         # panics still name file and line; incremental builds of a one-file exercise save\n\
-         # nothing after an edit and double the time of a cold build.\n\
+         # panics still name file and line; incremental builds speed up some edits and slow\n\
+         # down others, about even overall, and double the time of a cold build.\n\
          [profile.dev]\ndebug = 0\nincremental = false\n",
     );
     m
