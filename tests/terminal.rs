@@ -1,5 +1,6 @@
 //! Watch mode in a real terminal (tmux): editors' save patterns, rapid saves, swap files,
-//! deleted files, keys and saves during a build, terminal recovery and leftover processes.
+//! deleted files, keys and saves during a build, terminal recovery, leftover processes and
+//! `backlings run` in a second terminal.
 //! Each test reads the screen the way a learner would.
 mod common;
 
@@ -378,4 +379,36 @@ fn manual_mode_runs_on_r_only() {
     );
     t.keys(&["r"]);
     t.wait_for("success after r", passed);
+}
+
+#[test]
+fn run_in_a_second_terminal_while_watch_mode_runs_loses_no_progress() {
+    let (_tmp, root) = workspace();
+    let t = Tmux::start(&root, "");
+    // The second terminal finishes the exercise after the current one.
+    solve(&root, "00_basics/failing_test.rs");
+    in_ws(&root).args(["run", "failing_test"]).assert().code(0);
+    // Watch mode passes the current one: it must see the other's progress and skip past it.
+    std::fs::write(file(&root), solution_text()).unwrap();
+    let s = t.wait_for("success and the next exercise", |s| {
+        s.contains("compile_error passed") && s.contains("01_more/")
+            || s.contains("failing_test.rs")
+    });
+    assert!(
+        s.contains("loops_forever.rs") && !s.contains("failing_test.rs"),
+        "watch mode must skip the exercise the other terminal finished:\n{s}"
+    );
+    t.keys(&["q"]);
+    t.assert_clean_exit(0);
+    let state: toml::Value =
+        toml::from_str(&std::fs::read_to_string(root.join(".backlings/state.toml")).unwrap())
+            .unwrap();
+    for name in ["compile_error", "failing_test"] {
+        assert_eq!(
+            state["exercises"][name]["status"].as_str(),
+            Some("done"),
+            "{name} is done in the state\n{state}"
+        );
+    }
+    assert_eq!(state["current"].as_str(), Some("loops_forever"), "{state}");
 }
