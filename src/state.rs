@@ -71,9 +71,11 @@ impl Lock {
             .open(&path)
             .context(|| format!("cannot open {}", path.display()))?;
         // SAFETY: flock(2) on a descriptor we own; released when the file is closed.
-        unsafe {
-            libc::flock(f.as_raw_fd(), libc::LOCK_EX);
-        }
+        // Retried when a signal interrupts the wait. Where the file system has no locks
+        // (some network mounts), it goes on unlocked: the write itself is still atomic.
+        while unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } != 0
+            && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted
+        {}
         Ok(Lock { _file: f })
     }
 }
