@@ -331,9 +331,7 @@ fn two_processes_at_once_lose_no_progress() {
     let (a, b) = (spawn("compile_error"), spawn("failing_test"));
     a.join().unwrap();
     b.join().unwrap();
-    let state: toml::Value =
-        toml::from_str(&std::fs::read_to_string(root.join(".backlings/state.toml")).unwrap())
-            .unwrap();
+    let state = state(&root);
     for name in ["compile_error", "failing_test"] {
         assert_eq!(
             state["exercises"][name]["runs"].as_integer(),

@@ -226,10 +226,7 @@ fn swap_and_backup_files_are_ignored() {
     let (_tmp, root) = workspace();
     let _t = Tmux::start(&root, "");
     let runs = || {
-        let state: toml::Value =
-            toml::from_str(&std::fs::read_to_string(root.join(".backlings/state.toml")).unwrap())
-                .unwrap();
-        state["exercises"]["compile_error"]["runs"]
+        state(&root)["exercises"]["compile_error"]["runs"]
             .as_integer()
             .unwrap_or(0)
     };
@@ -400,9 +397,7 @@ fn run_in_a_second_terminal_while_watch_mode_runs_loses_no_progress() {
     );
     t.keys(&["q"]);
     t.assert_clean_exit(0);
-    let state: toml::Value =
-        toml::from_str(&std::fs::read_to_string(root.join(".backlings/state.toml")).unwrap())
-            .unwrap();
+    let state = state(&root);
     for name in ["compile_error", "failing_test"] {
         assert_eq!(
             state["exercises"][name]["status"].as_str(),

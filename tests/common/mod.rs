@@ -44,6 +44,11 @@ pub fn workspace_of_own_pack() -> (tempfile::TempDir, PathBuf, PathBuf) {
     (tmp, pack, root)
 }
 
+/// The workspace's progress file, parsed.
+pub fn state(root: &Path) -> toml::Value {
+    toml::from_str(&std::fs::read_to_string(root.join(".backlings/state.toml")).unwrap()).unwrap()
+}
+
 /// A learner-style command run inside `root`.
 pub fn in_ws(root: &Path) -> Command {
     let mut cmd = bin();
