@@ -75,6 +75,9 @@ pub enum Command {
     Reset {
         #[arg(required_unless_present = "all", conflicts_with = "all")]
         name: Option<String>,
+        /// Restore only the tests (below "do not edit") and keep your code
+        #[arg(long)]
+        tests: bool,
         /// Reset every exercise
         #[arg(long)]
         all: bool,
@@ -119,6 +122,28 @@ pub enum DevCommand {
         /// Only these exercises
         #[arg(long = "only", value_name = "NAME")]
         only: Vec<String>,
+    },
+    /// Turn an edited copy of a solution into a mutant in mutants/NAME.toml
+    Mutant {
+        /// The exercise
+        name: String,
+        /// The mutant's name ([a-z0-9_]); an existing mutant of that name is replaced
+        slug: String,
+        /// The edited copy of the solution
+        #[arg(long, value_name = "FILE")]
+        file: PathBuf,
+        /// The test that must fail (e.g. order_survives_inverted_latencies)
+        #[arg(long, value_name = "TEST")]
+        catches: String,
+        /// The wrong fix, and why the tests catch it
+        #[arg(long)]
+        why: String,
+        /// It is a cheat (passes naive tests without doing the idea), not a wrong fix
+        #[arg(long)]
+        cheat: bool,
+        /// The pack's folder
+        #[arg(long, default_value = ".")]
+        pack: PathBuf,
     },
     /// Regenerate deps.lock from deps.toml
     Lock {

@@ -1,6 +1,8 @@
-//! `backlings dev check`: the gate for a pack (PRODUCT.md §5, issue #3). Every exercise must
-//! fail as shipped, every solution must pass and be clean, and every mutant (a plausible wrong
-//! fix under `mutants/<name>/`) must fail, so that the tests are proven strong, not just red.
+//! `backlings dev check`: the gate for a pack (PRODUCT.md §5). Every exercise must fail as
+//! shipped, every solution must pass and be clean, its tests must be the exercise's tests byte
+//! for byte, and every mutant (`mutants/<name>.toml`: a small change to the solution, a
+//! plausible wrong fix or a cheat) must apply and fail the test it names, so that the tests
+//! are proven strong, not just red.
 //!
 //! All variants are bins of one Cargo package under `<pack>/target/backlings-dev-check/`,
 //! generated exactly like the learner's manifest, so one `cargo` invocation builds them all in
@@ -8,13 +10,17 @@
 use crate::error::{Context, Error, Result};
 use crate::exec::{self, Verdict, cargo, process::Cancel};
 use crate::fsutil::write_atomic;
-use crate::pack::{Exercise, Pack};
+use crate::pack::mutants::{Kind, Mutant, MutantFile, edits_between};
+use crate::pack::{Exercise, Pack, protected};
 use crate::term::Term;
 use crate::workspace::manifest;
 use console::style;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
+
+/// Every exercise keeps at least this many mutants.
+const MIN_MUTANTS: usize = 3;
 
 pub struct Options {
     pub repeat: Option<u32>,
@@ -27,9 +33,9 @@ pub struct Options {
 enum Expect {
     /// The exercise as shipped: fails (a time-out only when the pack says so).
     Shipped,
-    /// The reference solution: passes.
+    /// The reference solution: passes, running every shipped test.
     Solution,
-    /// A plausible wrong fix: fails.
+    /// A wrong fix or a cheat: fails the test it names.
     Mutant,
 }
 
@@ -40,8 +46,12 @@ struct Variant<'a> {
     bin: String,
     /// The file, absolute.
     file: PathBuf,
-    /// Shown in the table, e.g. `mutant then_instead_of_buffered`.
+    /// Shown in the table, e.g. `mutant buffer_unordered`.
     label: String,
+    /// For a mutant: which test must catch it.
+    mutant: Option<Mutant>,
+    /// The shipped tests: a solution must run and pass each of them.
+    expected: Vec<String>,
 }
 
 /// One row of the result table.
@@ -51,35 +61,53 @@ struct Problem {
     why: String,
 }
 
+impl Problem {
+    fn new(exercise: &str, check: &str, why: impl Into<String>) -> Problem {
+        Problem {
+            exercise: exercise.into(),
+            check: check.into(),
+            why: why.into(),
+        }
+    }
+}
+
+/// The folder where the check's packages live. One per `--only` selection, so that two checks
+/// of different exercises at once never rewrite each other's manifest; the target folder (and
+/// so the build cache) is shared.
+fn work_dir(dir: &Path, only: &[String]) -> (PathBuf, PathBuf) {
+    let root = dir.join("target").join("backlings-dev-check");
+    let key = if only.is_empty() {
+        "all".to_string()
+    } else {
+        let mut names = only.to_vec();
+        names.sort();
+        format!("only-{:016x}", fnv1a(names.join(",").as_bytes()))
+    };
+    (root.join(key), root.join("target"))
+}
+
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
 pub fn check(term: &Term, pack_dir: &Path, opts: Options) -> Result<i32> {
     let started = Instant::now();
     let pack = Pack::from_dir(pack_dir)?;
     let dir = pack.dir().expect("a pack from a folder").to_path_buf();
-    for name in &opts.only {
-        if pack.info.exercise(name).is_none() {
-            return Err(Error::usage(format!(
-                "--only {name}: the pack has no exercise named {name:?}"
-            )));
-        }
-    }
-    let selected: Vec<&Exercise> = pack
-        .info
-        .exercises
-        .iter()
-        .filter(|e| opts.only.is_empty() || opts.only.contains(&e.name))
-        .collect();
+    let selected = select(&pack, &opts.only)?;
+    let (work, target_dir) = work_dir(&dir, &opts.only);
     let mut problems = static_checks(&pack, &dir, &selected);
-    let variants = variants(&dir, &selected, &mut problems);
+    let variants = variants(&dir, &work, &selected, &mut problems)?;
     let Some(lock) = pack.deps_lock() else {
-        problems.push(Problem {
-            exercise: "-".into(),
-            check: "deps.lock".into(),
-            why: "missing: run `backlings dev lock`".into(),
-        });
+        problems.push(Problem::new(
+            "-",
+            "deps.lock",
+            "missing: run `backlings dev lock`",
+        ));
         return Ok(report(term, &problems, started, 0));
     };
-    let work = dir.join("target").join("backlings-dev-check");
-    let target_dir = work.join("target");
     let cancel = Cancel::default();
 
     // 1. Build every variant with one cargo invocation, against the shipped lock file.
@@ -107,11 +135,11 @@ pub fn check(term: &Term, pack_dir: &Path, opts: Options) -> Result<i32> {
     let built = cargo::build(&req, &cancel, |_| bar.tick())?;
     if lock_out_of_date(&built.stderr) {
         bar.finish_and_clear();
-        problems.push(Problem {
-            exercise: "-".into(),
-            check: "deps.lock".into(),
-            why: "does not match deps.toml: run `backlings dev lock`".into(),
-        });
+        problems.push(Problem::new(
+            "-",
+            "deps.lock",
+            "does not match deps.toml: run `backlings dev lock`",
+        ));
         return Ok(report(term, &problems, started, variants.len()));
     }
 
@@ -119,7 +147,9 @@ pub fn check(term: &Term, pack_dir: &Path, opts: Options) -> Result<i32> {
     bar.set_message("testing");
     let verdicts = exec::parallel(opts.jobs, &variants, |_, v| {
         let verdict = match built.executables.get(&v.bin) {
-            Some(exe) => exec::run_tests(&variants_pkg, exe, v.ex.timeout_secs, &cancel),
+            Some(exe) => {
+                exec::run_tests(&variants_pkg, exe, v.ex.timeout_secs, &v.expected, &cancel)
+            }
             None => Ok(Verdict::BuildFailed {
                 diagnostics: built
                     .diagnostics
@@ -133,13 +163,8 @@ pub fn check(term: &Term, pack_dir: &Path, opts: Options) -> Result<i32> {
     });
     bar.finish_and_clear();
     for (v, verdict) in variants.iter().zip(verdicts) {
-        let verdict = verdict?;
-        if let Some(why) = judge(v, &verdict) {
-            problems.push(Problem {
-                exercise: v.ex.name.clone(),
-                check: v.label.clone(),
-                why,
-            });
+        if let Some(why) = judge(v, &verdict?) {
+            problems.push(Problem::new(&v.ex.name, &v.label, why));
         }
     }
 
@@ -164,19 +189,19 @@ pub fn check(term: &Term, pack_dir: &Path, opts: Options) -> Result<i32> {
         if let Some(d) = linted.diagnostics.get(&ex.name)
             && !(d.errors.is_empty() && d.warnings.is_empty())
         {
-            problems.push(Problem {
-                exercise: ex.name.clone(),
-                check: "clippy".into(),
-                why: first_lines(&d.render(), 12),
-            });
+            problems.push(Problem::new(
+                &ex.name,
+                "clippy",
+                first_lines(&d.render(), 12),
+            ));
         }
     }
     if !linted.success && linted.diagnostics.is_empty() {
-        problems.push(Problem {
-            exercise: "-".into(),
-            check: "clippy".into(),
-            why: format!("clippy did not run:\n{}", first_lines(&linted.stderr, 12)),
-        });
+        problems.push(Problem::new(
+            "-",
+            "clippy",
+            format!("clippy did not run:\n{}", first_lines(&linted.stderr, 12)),
+        ));
     }
     problems.extend(rustfmt_check(&dir, &selected));
 
@@ -193,6 +218,97 @@ pub fn check(term: &Term, pack_dir: &Path, opts: Options) -> Result<i32> {
         ));
     }
     Ok(report(term, &problems, started, variants.len()))
+}
+
+/// The exercises named by `--only`, or all of them.
+fn select<'a>(pack: &'a Pack, only: &[String]) -> Result<Vec<&'a Exercise>> {
+    for name in only {
+        if pack.info.exercise(name).is_none() {
+            return Err(Error::usage(format!(
+                "--only {name}: the pack has no exercise named {name:?}"
+            )));
+        }
+    }
+    Ok(pack
+        .info
+        .exercises
+        .iter()
+        .filter(|e| only.is_empty() || only.contains(&e.name))
+        .collect())
+}
+
+/// `backlings dev mutant NAME SLUG`: turns an edited copy of the solution into a mutant in
+/// `mutants/NAME.toml`, replacing any mutant of the same name.
+pub struct NewMutant {
+    pub name: String,
+    pub slug: String,
+    pub file: PathBuf,
+    pub catches: String,
+    pub why: String,
+    pub cheat: bool,
+}
+
+pub fn mutant(term: &Term, pack_dir: &Path, m: NewMutant) -> Result<i32> {
+    let pack = Pack::from_dir(pack_dir)?;
+    let dir = pack.dir().expect("a pack from a folder").to_path_buf();
+    let ex = pack.info.exercise(&m.name).ok_or_else(|| {
+        Error::usage(format!("the pack has no exercise named {:?}", m.name))
+            .help("see the names in info.toml")
+    })?;
+    if !crate::pack::is_valid_name(&m.slug) {
+        return Err(Error::usage(format!(
+            "mutant name {:?} must use only a-z, 0-9 and _",
+            m.slug
+        )));
+    }
+    let solution = read_text(&dir.join(ex.solution_path()))?;
+    let edited = read_text(&m.file)?;
+    let edits = edits_between(&solution, &edited);
+    let mutant = Mutant {
+        name: m.slug.clone(),
+        kind: if m.cheat { Kind::Cheat } else { Kind::Wrong },
+        why: m.why,
+        catches: m.catches,
+        edits,
+    };
+    match mutant.apply(&solution) {
+        Ok(text) if text == edited => {}
+        Ok(_) => {
+            return Err(Error::new(
+                "the edits do not reproduce your file (a bug in backlings: please report it)",
+            ));
+        }
+        Err(e) => {
+            return Err(Error::new(format!("{}: {e}", m.file.display()))
+                .help("change only the code above the tests' banner"));
+        }
+    }
+    let path = dir.join(mutants_path(ex));
+    let mut file = if path.is_file() {
+        MutantFile::parse(&read_text(&path)?)
+            .map_err(|e| Error::new(format!("{}: {e}", path.display())))?
+    } else {
+        MutantFile::default()
+    };
+    file.mutants.retain(|old| old.name != mutant.name);
+    file.mutants.push(mutant);
+    write_atomic(&path, file.to_toml().as_bytes())
+        .context(|| format!("cannot write {}", path.display()))?;
+    term.line(&format!(
+        "Wrote mutant {} to {}. Run `backlings dev check --only {}` to see it caught.",
+        m.slug,
+        path.display(),
+        ex.name
+    ));
+    Ok(0)
+}
+
+fn read_text(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).context(|| format!("cannot read {}", path.display()))
+}
+
+fn mutants_path(ex: &Exercise) -> String {
+    format!("mutants/{}.toml", ex.name)
 }
 
 /// Regenerates `deps.lock` from `deps.toml`.
@@ -223,15 +339,10 @@ pub fn lock(term: &Term, pack_dir: &Path) -> Result<i32> {
 
 fn static_checks(pack: &Pack, dir: &Path, selected: &[&Exercise]) -> Vec<Problem> {
     let mut problems = Vec::new();
-    let mut add = |ex: &str, check: &str, why: String| {
-        problems.push(Problem {
-            exercise: ex.into(),
-            check: check.into(),
-            why,
-        })
-    };
+    let mut add = |ex: &str, check: &str, why: String| problems.push(Problem::new(ex, check, why));
     for ex in selected {
-        match std::fs::read_to_string(dir.join(ex.path())) {
+        let exercise = std::fs::read_to_string(dir.join(ex.path()));
+        match &exercise {
             Ok(text) if !text.contains("TODO") => add(
                 &ex.name,
                 "TODO marker",
@@ -249,12 +360,21 @@ fn static_checks(pack: &Pack, dir: &Path, selected: &[&Exercise]) -> Vec<Problem
             Ok(_) => {}
             Err(e) => add(&ex.name, "exercise file", format!("{}: {e}", ex.path())),
         }
-        if !dir.join(ex.solution_path()).is_file() {
-            add(
+        match (
+            &exercise,
+            std::fs::read_to_string(dir.join(ex.solution_path())),
+        ) {
+            (_, Err(_)) => add(
                 &ex.name,
                 "solution file",
                 format!("{} is missing", ex.solution_path()),
-            );
+            ),
+            (Ok(exercise), Ok(solution)) => {
+                if let Some(why) = tests_differ(ex, exercise, &solution) {
+                    add(&ex.name, "protected tests", why);
+                }
+            }
+            (Err(_), Ok(_)) => {}
         }
         if ex.hints.is_empty() || ex.hints.iter().any(|h| h.trim().is_empty()) {
             add(
@@ -300,12 +420,26 @@ fn static_checks(pack: &Pack, dir: &Path, selected: &[&Exercise]) -> Vec<Problem
     }
     if let Ok(entries) = std::fs::read_dir(dir.join("mutants")) {
         for e in entries.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            if pack.info.exercise(&name).is_none() {
+            let file = e.file_name().to_string_lossy().into_owned();
+            if e.path().is_dir() {
+                add(
+                    "-",
+                    "mutants",
+                    format!(
+                        "mutants/{file}/ is the old format (whole-file copies): keep mutants as \
+                         edits in mutants/<exercise>.toml; `backlings dev mutant` writes them"
+                    ),
+                );
+                continue;
+            }
+            let known = file
+                .strip_suffix(".toml")
+                .is_some_and(|n| pack.info.exercise(n).is_some());
+            if !known {
                 add(
                     "-",
                     "unlisted file",
-                    format!("mutants/{name}/ belongs to no exercise in info.toml"),
+                    format!("mutants/{file} belongs to no exercise in info.toml"),
                 );
             }
         }
@@ -313,80 +447,169 @@ fn static_checks(pack: &Pack, dir: &Path, selected: &[&Exercise]) -> Vec<Problem
     problems
 }
 
+/// The protected region (banner and tests) of the exercise and its solution must be the same
+/// bytes: the learner is judged by the tests the solution was proven against.
+fn tests_differ(ex: &Exercise, exercise: &str, solution: &str) -> Option<String> {
+    let Some((_, shipped)) = protected::split(exercise) else {
+        return Some(format!(
+            "{} has no `{} below this line.` banner above its tests",
+            ex.path(),
+            protected::BANNER
+        ));
+    };
+    let Some((_, solved)) = protected::split(solution) else {
+        return Some(format!(
+            "{} has no `{} below this line.` banner above its tests",
+            ex.solution_path(),
+            protected::BANNER
+        ));
+    };
+    if shipped == solved {
+        return None;
+    }
+    let line = shipped
+        .lines()
+        .zip(solved.lines())
+        .position(|(a, b)| a != b)
+        .unwrap_or_else(|| shipped.lines().count().min(solved.lines().count()));
+    Some(format!(
+        "the tests below the banner differ between {} and {} (at the banner's line + {line}): they must be identical, byte for byte",
+        ex.path(),
+        ex.solution_path()
+    ))
+}
+
+/// The variants to build: each exercise as shipped, its solution, and its mutants (applied to
+/// the solution and written under `work/mutants/`).
 fn variants<'a>(
     dir: &Path,
+    work: &Path,
     selected: &[&'a Exercise],
     problems: &mut Vec<Problem>,
-) -> Vec<Variant<'a>> {
+) -> Result<Vec<Variant<'a>>> {
     let mut out = Vec::new();
+    let mutant_dir = work.join("mutants");
+    std::fs::create_dir_all(&mutant_dir)
+        .context(|| format!("cannot create {}", mutant_dir.display()))?;
     for &ex in selected {
-        for (expect, rel, label) in [
-            (Expect::Shipped, ex.path(), "as shipped"),
-            (Expect::Solution, ex.solution_path(), "solution"),
+        let solution_file = dir.join(ex.solution_path());
+        let solution = std::fs::read_to_string(&solution_file).ok();
+        let expected = solution
+            .as_deref()
+            .and_then(protected::split)
+            .map(|(_, region)| protected::test_names(region))
+            .unwrap_or_default();
+        for (expect, rel, label, suffix) in [
+            (Expect::Shipped, ex.path(), "as shipped", "shipped"),
+            (Expect::Solution, ex.solution_path(), "solution", "solution"),
         ] {
             let file = dir.join(&rel);
             if file.is_file() {
-                let bin = format!(
-                    "{}__{}",
-                    ex.name,
-                    if expect == Expect::Shipped {
-                        "shipped"
-                    } else {
-                        "solution"
-                    }
-                );
                 out.push(Variant {
                     ex,
                     expect,
-                    bin,
+                    bin: format!("{}__{suffix}", ex.name),
                     file,
                     label: label.into(),
+                    mutant: None,
+                    expected: expected.clone(),
                 });
             }
         }
-        let mutants = rs_files(&dir.join("mutants").join(&ex.name));
-        if mutants.len() < 2 {
-            problems.push(Problem {
-                exercise: ex.name.clone(),
-                check: "mutants".into(),
-                why: format!(
-                    "{} found under mutants/{}/; keep at least 2 plausible wrong fixes",
-                    mutants.len(),
-                    ex.name
-                ),
-            });
-        }
-        for file in mutants {
-            let stem = file
-                .file_stem()
-                .unwrap_or_default()
-                .to_string_lossy()
-                .into_owned();
-            let slug: String = stem
-                .chars()
-                .map(|c| {
-                    if c.is_ascii_alphanumeric() {
-                        c.to_ascii_lowercase()
-                    } else {
-                        '_'
-                    }
-                })
-                .collect();
-            let first = std::fs::read_to_string(&file).unwrap_or_default();
-            if !first.starts_with("// mutant:") {
-                problems.push(Problem {
-                    exercise: ex.name.clone(),
-                    check: format!("mutant {stem}"),
-                    why: "the first line must be `// mutant: <the wrong fix, and why the tests catch it>`".into(),
-                });
+        let Some(solution) = solution else { continue };
+        for (mutant, text) in mutants_of(dir, ex, &solution, &expected, problems) {
+            let bin = format!("{}__mutant_{}", ex.name, mutant.name);
+            let file = mutant_dir.join(format!("{bin}.rs"));
+            if std::fs::read_to_string(&file).ok().as_deref() != Some(&text) {
+                write_atomic(&file, text.as_bytes())
+                    .context(|| format!("cannot write {}", file.display()))?;
             }
             out.push(Variant {
                 ex,
                 expect: Expect::Mutant,
-                bin: format!("{}__mutant_{slug}", ex.name),
+                bin,
                 file,
-                label: format!("mutant {stem}"),
+                label: format!("mutant {}", mutant.name),
+                mutant: Some(mutant),
+                expected: expected.clone(),
             });
+        }
+    }
+    Ok(out)
+}
+
+/// An exercise's mutants that apply, each with its source; every problem with the file or a
+/// mutant is added to `problems`.
+fn mutants_of(
+    dir: &Path,
+    ex: &Exercise,
+    solution: &str,
+    tests: &[String],
+    problems: &mut Vec<Problem>,
+) -> Vec<(Mutant, String)> {
+    let rel = mutants_path(ex);
+    let mut add = |check: String, why: String| problems.push(Problem::new(&ex.name, &check, why));
+    let file = match std::fs::read_to_string(dir.join(&rel)) {
+        Ok(text) => match MutantFile::parse(&text) {
+            Ok(f) => f,
+            Err(e) => {
+                add("mutants".into(), format!("{rel}: {e}"));
+                return Vec::new();
+            }
+        },
+        Err(_) => MutantFile::default(),
+    };
+    if file.mutants.len() < MIN_MUTANTS {
+        add(
+            "mutants".into(),
+            format!(
+                "{} in {rel}; keep at least {MIN_MUTANTS}: plausible wrong fixes and at least one cheat",
+                file.mutants.len()
+            ),
+        );
+    }
+    if file.no_cheat.is_none() && !file.mutants.iter().any(|m| m.kind == Kind::Cheat) {
+        add(
+            "mutants".into(),
+            format!(
+                "{rel} has no cheat (kind = \"cheat\"): a hard-coded answer, the mechanism done once, \
+                 validation up front, or the work done inline; or say why none is plausible with `no_cheat = \"...\"`"
+            ),
+        );
+    }
+    let mut out = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for m in file.mutants {
+        let check = format!("mutant {}", m.name);
+        if !crate::pack::is_valid_name(&m.name) || !seen.insert(m.name.clone()) {
+            add(
+                check,
+                "names must be unique within the exercise and use only a-z, 0-9 and _".into(),
+            );
+            continue;
+        }
+        if !tests.iter().any(|t| m.is_caught_by(t)) {
+            add(
+                check,
+                format!(
+                    "catches = {:?} is not a test of {}; its tests are: {}",
+                    m.catches,
+                    ex.name,
+                    tests.join(", ")
+                ),
+            );
+            continue;
+        }
+        match m.apply(solution) {
+            Ok(text) => out.push((m, text)),
+            Err(e) => add(
+                check,
+                format!(
+                    "{e}; the solution changed under it: edit a copy of the solution to show the \
+                     mutant again and run `backlings dev mutant {} {}`",
+                    ex.name, m.name
+                ),
+            ),
         }
     }
     out
@@ -403,7 +626,7 @@ fn judge(v: &Variant, verdict: &Verdict) -> Option<String> {
         )),
         (_, Verdict::Pass { .. }) => Some(match v.expect {
             Expect::Shipped => "passes as shipped: the learner has nothing to do".into(),
-            _ => "passes: the tests do not catch this wrong fix".into(),
+            _ => "passes: the tests do not catch it".into(),
         }),
         // A wrong fix the compiler rejects proves nothing about the tests.
         (Expect::Mutant, Verdict::BuildFailed { diagnostics }) => Some(format!(
@@ -414,6 +637,20 @@ fn judge(v: &Variant, verdict: &Verdict) -> Option<String> {
             Some(format!(
                 "fails only by timing out after {secs} s: wrap what can hang in a (paused-clock) timeout"
             ))
+        }
+        (Expect::Mutant, Verdict::TestsFailed { failed, .. }) => {
+            let m = v.mutant.as_ref().expect("a mutant variant has its mutant");
+            (!failed.iter().any(|t| m.is_caught_by(t))).then(|| {
+                format!(
+                    "fails, but not in `{}`, the test it names; failed: {}",
+                    m.catches,
+                    if failed.is_empty() {
+                        "none (a crash?)".to_string()
+                    } else {
+                        failed.join(", ")
+                    }
+                )
+            })
         }
         (Expect::Shipped, Verdict::TimedOut { secs, .. }) if !v.ex.shipped_times_out => {
             Some(format!(
@@ -494,13 +731,14 @@ fn repeat_solutions(
             let exe = &built.executables[&v.bin];
             let mut failed = Vec::new();
             for round in 1..=n {
-                match exec::run_tests(root, exe, v.ex.timeout_secs, cancel) {
+                match exec::run_tests(root, exe, v.ex.timeout_secs, &v.expected, cancel) {
                     Ok(Verdict::Pass { .. }) => {}
                     Ok(other) => failed.push((round, other)),
                     Err(e) => failed.push((
                         round,
                         Verdict::TestsFailed {
                             report: format!("{e:?}"),
+                            failed: Vec::new(),
                         },
                     )),
                 }

@@ -60,7 +60,12 @@ pub fn dispatch(cli: Cli, term: &Term) -> Result<i32> {
             },
             json,
         ),
-        Some(Command::Reset { name, all, yes }) => reset::reset(term, name.as_deref(), all, yes),
+        Some(Command::Reset {
+            name,
+            all,
+            yes,
+            tests,
+        }) => reset::reset(term, name.as_deref(), all, yes, tests),
         Some(Command::Verify { jobs, names }) => verify::verify(term, jobs, &names),
         Some(Command::Solution { name, diff }) => solution::solution(term, &name, diff),
         Some(Command::Doctor) => doctor::doctor(term),
@@ -79,6 +84,26 @@ pub fn dispatch(cli: Cli, term: &Term) -> Result<i32> {
             },
         ),
         Some(Command::Dev(DevCommand::Lock { pack_dir })) => dev_check::lock(term, &pack_dir),
+        Some(Command::Dev(DevCommand::Mutant {
+            name,
+            slug,
+            file,
+            catches,
+            why,
+            cheat,
+            pack,
+        })) => dev_check::mutant(
+            term,
+            &pack,
+            dev_check::NewMutant {
+                name,
+                slug,
+                file,
+                catches,
+                why,
+                cheat,
+            },
+        ),
     }
 }
 

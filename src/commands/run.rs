@@ -11,7 +11,7 @@ pub fn run(term: &Term, name: Option<&str>) -> Result<i32> {
         color: term.color,
         locked: false,
     };
-    let verdict = exec::run_exercise(&ws.root, ex, opts, &Cancel::default())?;
+    let verdict = exec::run_exercise(&ws.root, &ws.pack, ex, opts, &Cancel::default())?;
     let rec = crate::progress::record(&ws, ex, &verdict)?;
     term.line(verdict.details().trim_end());
     term.line("");

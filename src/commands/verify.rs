@@ -69,6 +69,7 @@ pub fn check_all(
     };
     let verdicts = exec::run_many(
         &ws.root,
+        &ws.pack,
         exercises,
         jobs,
         opts,

@@ -6,7 +6,7 @@ pub mod cargo;
 pub mod process;
 pub mod report;
 
-use crate::pack::Exercise;
+use crate::pack::{Exercise, Pack, protected};
 use process::{Cancel, Exit};
 use std::path::Path;
 use std::process::Command;
@@ -15,12 +15,31 @@ use std::time::Duration;
 
 #[derive(Debug, Clone)]
 pub enum Verdict {
-    Pass { report: String },
-    BuildFailed { diagnostics: String },
-    TestsFailed { report: String },
-    TimedOut { secs: u64, report: String },
-    Missing { path: String },
-    NeedsService { service: String },
+    Pass {
+        report: String,
+    },
+    BuildFailed {
+        diagnostics: String,
+    },
+    TestsFailed {
+        report: String,
+        /// The libtest names of the tests that failed.
+        failed: Vec<String>,
+    },
+    TimedOut {
+        secs: u64,
+        report: String,
+    },
+    Missing {
+        path: String,
+    },
+    NeedsService {
+        service: String,
+    },
+    /// The protected tests were changed, or did not all run: never a pass.
+    TestsEdited {
+        why: String,
+    },
 }
 
 impl Verdict {
@@ -34,6 +53,7 @@ impl Verdict {
             Verdict::Pass { .. } => "passed".into(),
             Verdict::BuildFailed { .. } => "compile error".into(),
             Verdict::TestsFailed { .. } => "tests failed".into(),
+            Verdict::TestsEdited { .. } => "tests were changed".into(),
             Verdict::TimedOut { secs, .. } => format!("timed out after {secs} s"),
             Verdict::Missing { .. } => "file missing".into(),
             Verdict::NeedsService { service } => format!("needs {service}"),
@@ -43,7 +63,8 @@ impl Verdict {
     /// What the learner reads: the verdict's heading and its details.
     pub fn details(&self) -> String {
         match self {
-            Verdict::Pass { report } | Verdict::TestsFailed { report } => report.clone(),
+            Verdict::Pass { report } | Verdict::TestsFailed { report, .. } => report.clone(),
+            Verdict::TestsEdited { why } => format!("{why}\n"),
             Verdict::BuildFailed { diagnostics } => diagnostics.clone(),
             Verdict::TimedOut { secs, report } => format!(
                 "{report}\nThe tests were stopped after {secs} s: probably a deadlock, an infinite loop or a server that never shut down.\n"
@@ -87,13 +108,15 @@ pub struct Options {
 /// Builds and tests one exercise in the Cargo package at `root`.
 pub fn run_exercise(
     root: &Path,
+    pack: &Pack,
     ex: &Exercise,
     opts: Options,
     cancel: &Cancel,
 ) -> Result<Verdict, ExecError> {
-    if let Some(v) = precheck(root, ex) {
-        return Ok(v);
-    }
+    let expected = match precheck(root, pack, ex) {
+        Ok(expected) => expected,
+        Err(v) => return Ok(v),
+    };
     let bins = [ex.name.clone()];
     let req = cargo::Request {
         root,
@@ -105,7 +128,7 @@ pub fn run_exercise(
     };
     let built = cargo::build(&req, cancel, |_| {})?;
     match built.executables.get(&ex.name) {
-        Some(exe) => run_tests(root, exe, ex.timeout_secs, cancel),
+        Some(exe) => run_tests(root, exe, ex.timeout_secs, &expected, cancel),
         None => Ok(build_failure(&built, &ex.name)),
     }
 }
@@ -114,6 +137,7 @@ pub fn run_exercise(
 /// their tests on `jobs` threads. `on_done` sees each verdict as it lands.
 pub fn run_many(
     root: &Path,
+    pack: &Pack,
     exercises: &[&Exercise],
     jobs: usize,
     opts: Options,
@@ -121,8 +145,20 @@ pub fn run_many(
     on_built: impl FnMut(&str),
     on_done: impl Fn(usize, &Verdict) + Sync,
 ) -> Result<Vec<Verdict>, ExecError> {
-    let mut verdicts: Vec<Option<Verdict>> =
-        exercises.iter().map(|ex| precheck(root, ex)).collect();
+    let mut expected = Vec::with_capacity(exercises.len());
+    let mut verdicts: Vec<Option<Verdict>> = Vec::with_capacity(exercises.len());
+    for ex in exercises {
+        match precheck(root, pack, ex) {
+            Ok(names) => {
+                expected.push(names);
+                verdicts.push(None);
+            }
+            Err(v) => {
+                expected.push(Vec::new());
+                verdicts.push(Some(v));
+            }
+        }
+    }
     let bins: Vec<String> = exercises
         .iter()
         .zip(&verdicts)
@@ -167,7 +203,7 @@ pub fn run_many(
                         continue;
                     }
                     let exe = &built.executables[&exercises[i].name];
-                    match run_tests(root, exe, exercises[i].timeout_secs, cancel) {
+                    match run_tests(root, exe, exercises[i].timeout_secs, &expected[i], cancel) {
                         Ok(v) => {
                             on_done(i, &v);
                             *slots[i].lock().unwrap() = Some(v);
@@ -194,13 +230,31 @@ pub fn run_many(
         .collect())
 }
 
-fn precheck(root: &Path, ex: &Exercise) -> Option<Verdict> {
-    if !root.join(ex.path()).is_file() {
-        return Some(Verdict::Missing { path: ex.path() });
+/// What is known before building: a missing file, a missing service, or shipped tests that
+/// were changed. Otherwise the names of the shipped tests, which must all run and pass.
+fn precheck(root: &Path, pack: &Pack, ex: &Exercise) -> Result<Vec<String>, Verdict> {
+    let Ok(mine) = std::fs::read(root.join(ex.path())) else {
+        return Err(Verdict::Missing { path: ex.path() });
+    };
+    if let Some(s) = ex.requires.first() {
+        return Err(Verdict::NeedsService { service: s.clone() });
     }
-    ex.requires
-        .first()
-        .map(|s| Verdict::NeedsService { service: s.clone() })
+    let Some(pristine) = pack.file(&ex.path()) else {
+        return Ok(Vec::new());
+    };
+    let pristine = String::from_utf8_lossy(&pristine);
+    if let Err(t) = protected::check(&pristine, &String::from_utf8_lossy(&mine)) {
+        return Err(Verdict::TestsEdited {
+            why: format!(
+                "{}\nRun `backlings reset {} --tests` to put the shipped tests back; your code stays as it is.",
+                t.describe(&ex.path()),
+                ex.name
+            ),
+        });
+    }
+    Ok(protected::split(&pristine)
+        .map(|(_, region)| protected::test_names(region))
+        .unwrap_or_default())
 }
 
 fn build_failure(built: &cargo::Built, name: &str) -> Verdict {
@@ -218,10 +272,13 @@ fn build_failure(built: &cargo::Built, name: &str) -> Verdict {
 }
 
 /// Runs a test binary directly: no cargo in the loop, our own time limit and output cap.
+/// `expected` names the shipped tests: a run that passes without running each of them (a
+/// crate-level `cfg` that drops them, say) is not a pass.
 pub fn run_tests(
     root: &Path,
     exe: &Path,
     timeout_secs: u64,
+    expected: &[String],
     cancel: &Cancel,
 ) -> Result<Verdict, ExecError> {
     let mut cmd = Command::new(exe);
@@ -247,12 +304,40 @@ pub fn run_tests(
             secs: timeout_secs,
             report,
         },
-        Exit::Code(0) => Verdict::Pass { report },
-        Exit::Code(_) => Verdict::TestsFailed { report },
+        Exit::Code(0) => match expected.iter().find(|name| {
+            !parsed
+                .results
+                .iter()
+                .any(|(n, o)| n == *name && *o == report::Outcome::Ok)
+        }) {
+            Some(name) => Verdict::TestsEdited {
+                why: format!(
+                    "The shipped test `{name}` did not run and pass, so this is not a pass. \
+                     Something in your code keeps the tests from running as shipped."
+                ),
+            },
+            None => Verdict::Pass { report },
+        },
+        Exit::Code(_) => Verdict::TestsFailed {
+            report,
+            failed: parsed.failed(),
+        },
         Exit::Signal(sig) => Verdict::TestsFailed {
             report: format!(
                 "{report}\nThe test process was killed by signal {sig} (a crash, or it ran out of memory).\n"
             ),
+            // The crash took every test that had not passed yet with it.
+            failed: expected
+                .iter()
+                .filter(|name| {
+                    !parsed
+                        .results
+                        .iter()
+                        .any(|(n, o)| n == *name && *o == report::Outcome::Ok)
+                })
+                .cloned()
+                .chain(parsed.failed())
+                .collect(),
         },
     })
 }

@@ -76,6 +76,15 @@ pub fn parse(text: &str) -> TestReport {
 }
 
 impl TestReport {
+    /// The names of the tests that failed.
+    pub fn failed(&self) -> Vec<String> {
+        self.results
+            .iter()
+            .filter(|(_, o)| *o == Outcome::Failed)
+            .map(|(n, _)| n.clone())
+            .collect()
+    }
+
     /// The learner's view. Returns `None` when the output wasn't libtest's.
     pub fn render(&self) -> Option<String> {
         if self.results.is_empty() && self.summary.is_none() {

@@ -2,8 +2,10 @@
 //! `exercises/`, `solutions/` and, for authors, `mutants/`. The curriculum pack is embedded
 //! in the binary; other packs are read from a folder.
 mod info;
+pub mod mutants;
+pub mod protected;
 
-pub use info::{Exercise, Info};
+pub use info::{Exercise, Info, is_valid_name};
 
 use crate::error::{Context, Error, Result};
 use std::borrow::Cow;

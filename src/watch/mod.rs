@@ -182,8 +182,9 @@ impl App<'_> {
         }
         self.generation += 1;
         let cancel = Cancel::default();
-        let (root, ex, tx, generation) = (
+        let (root, pack, ex, tx, generation) = (
             self.ws.root.clone(),
+            self.ws.pack.clone(),
             self.current.clone(),
             self.tx.clone(),
             self.generation,
@@ -194,7 +195,7 @@ impl App<'_> {
         };
         let job_cancel = cancel.clone();
         std::thread::spawn(move || {
-            let outcome = Outcome::Run(exec::run_exercise(&root, &ex, opts, &job_cancel));
+            let outcome = Outcome::Run(exec::run_exercise(&root, &pack, &ex, opts, &job_cancel));
             let _ = tx.send(Event::Done {
                 generation,
                 outcome,
