@@ -25,7 +25,7 @@ fn the_fixture_pack_passes() {
     let pack = broken_copy(tmp.path(), |_| {});
     let (code, out) = check(&pack);
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("dev check passed: 16 variants"), "{out}");
+    assert!(out.contains("dev check passed: 20 variants"), "{out}");
 }
 
 #[test]
@@ -68,33 +68,155 @@ fn a_broken_solution_fails_the_check_with_its_error() {
     );
 }
 
+/// Rewrites one `find`/`replace` pair of a fixture mutant file.
+fn edit_mutants(pack: &Path, exercise: &str, from: &str, to: &str) {
+    let f = pack.join(format!("mutants/{exercise}.toml"));
+    let s = std::fs::read_to_string(&f).unwrap();
+    assert!(s.contains(from), "{from:?} is not in {}", f.display());
+    std::fs::write(f, s.replacen(from, to, 1)).unwrap();
+}
+
 #[test]
-fn a_mutant_that_passes_fails_the_check() {
+fn a_mutant_that_passes_or_does_not_compile_fails_the_check() {
     let tmp = tempfile::tempdir().unwrap();
     let pack = broken_copy(tmp.path(), |p| {
-        let right =
-            std::fs::read_to_string(p.join("solutions/00_basics/compile_error.rs")).unwrap();
-        std::fs::write(
-            p.join("mutants/compile_error/zero.rs"),
-            format!("// mutant: actually right\n{right}"),
-        )
-        .unwrap();
-        std::fs::write(
-            p.join("mutants/failing_test/take.rs"),
-            "// mutant: does not even compile\nfn main() { let x: u8 = \"no\"; }\n",
-        )
-        .unwrap();
+        // "zero" becomes a right answer; "take" a wrong fix the compiler rejects.
+        edit_mutants(
+            p,
+            "compile_error",
+            "replace = \"    0\\n\"",
+            "replace = \"    40 + 2\\n\"",
+        );
+        edit_mutants(
+            p,
+            "failing_test",
+            "xs.iter().take(2).sum()",
+            "xs.iter().sum::<u8>()",
+        );
     });
     let (code, out) = check(&pack);
     assert_eq!(code, 1, "{out}");
     assert!(
-        out.contains("mutant zero") && out.contains("the tests do not catch this wrong fix"),
+        out.contains("mutant zero") && out.contains("passes: the tests do not catch it"),
         "{out}"
     );
     assert!(
         out.contains("mutant take") && out.contains("does not compile"),
         "a mutant the compiler rejects proves nothing:\n{out}"
     );
+}
+
+#[test]
+fn a_mutant_must_fail_the_very_test_it_names() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pack = broken_copy(tmp.path(), |p| {
+        // Catches the mutant, but is not the test the mutant names.
+        let f = p.join("exercises/00_basics/failing_test.rs");
+        for f in [f, p.join("solutions/00_basics/failing_test.rs")] {
+            let s = std::fs::read_to_string(&f).unwrap().replace(
+                "    #[test]\n    fn passing_test_output_is_hidden",
+                "    #[test]\n    fn small_sums() {\n        assert_eq!(super::sum(&[1, 1, 1]), 3);\n    }\n\n    #[test]\n    fn passing_test_output_is_hidden",
+            );
+            std::fs::write(f, s).unwrap();
+        }
+        edit_mutants(
+            p,
+            "failing_test",
+            "catches = \"sums_everything\"",
+            "catches = \"passing_test_output_is_hidden\"",
+        );
+        edit_mutants(
+            p,
+            "failing_test",
+            "catches = \"sums_everything\"",
+            "catches = \"no_such_test\"",
+        );
+    });
+    let (code, out) = check(&pack);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("mutant take")
+            && out.contains("not in `passing_test_output_is_hidden`, the test it names")
+            && out.contains("tests::sums_everything"),
+        "the table names the test that should have failed and the ones that did:\n{out}"
+    );
+    assert!(
+        out.contains("mutant zero")
+            && out.contains("\"no_such_test\" is not a test of failing_test"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_mutant_whose_edit_no_longer_applies_asks_for_a_refresh() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pack = broken_copy(tmp.path(), |p| {
+        let f = p.join("solutions/00_basics/failing_test.rs");
+        let s = std::fs::read_to_string(&f)
+            .unwrap()
+            .replace("xs.iter().sum()", "xs.iter().copied().sum()");
+        std::fs::write(f, s).unwrap();
+    });
+    let (code, out) = check(&pack);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("mutant take")
+            && out.contains("no longer applies")
+            && out.contains("backlings dev mutant failing_test take"),
+        "{out}"
+    );
+}
+
+#[test]
+fn tests_that_differ_between_exercise_and_solution_fail_the_check() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pack = broken_copy(tmp.path(), |p| {
+        let f = p.join("solutions/00_basics/compile_error.rs");
+        let s = std::fs::read_to_string(&f)
+            .unwrap()
+            .replace("\"expected 42\"", "\"expected forty-two\"");
+        std::fs::write(f, s).unwrap();
+    });
+    let (code, out) = check(&pack);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("protected tests") && out.contains("byte for byte"),
+        "{out}"
+    );
+}
+
+#[test]
+fn dev_mutant_turns_an_edited_solution_into_a_mutant_that_is_checked() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pack = broken_copy(tmp.path(), |_| {});
+    let edited = tmp.path().join("edited.rs");
+    let s = std::fs::read_to_string(pack.join("solutions/00_basics/failing_test.rs"))
+        .unwrap()
+        .replace("xs.iter().sum()", "xs.iter().skip(1).sum::<u32>() + 1");
+    std::fs::write(&edited, s).unwrap();
+    bin()
+        .args([
+            "dev",
+            "mutant",
+            "failing_test",
+            "skip_first",
+            "--catches",
+            "sums_everything",
+        ])
+        .args(["--why", "drops the first element and adds one", "--file"])
+        .arg(&edited)
+        .arg("--pack")
+        .arg(&pack)
+        .assert()
+        .success();
+    let toml = std::fs::read_to_string(pack.join("mutants/failing_test.toml")).unwrap();
+    assert!(
+        toml.contains("name = \"skip_first\"") && toml.contains("skip(1)"),
+        "{toml}"
+    );
+    let (code, out) = check(&pack);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("21 variants"), "{out}");
 }
 
 #[test]
@@ -116,7 +238,13 @@ fn lint_format_and_listing_problems_are_reported() {
             ),
         )
         .unwrap();
-        std::fs::remove_file(p.join("mutants/floods/never.rs")).unwrap();
+        edit_mutants(
+            p,
+            "floods",
+            "[[mutant]]\nname = \"never\"",
+            "[[mutant]]\nname = \"Never\"",
+        );
+        std::fs::remove_file(p.join("mutants/compile_error.toml")).unwrap();
     });
     let (code, out) = check(&pack);
     assert_eq!(code, 1, "{out}");
@@ -129,7 +257,11 @@ fn lint_format_and_listing_problems_are_reported() {
         out.contains("exercises/01_more/stray.rs is not an exercise"),
         "{out}"
     );
-    assert!(out.contains("1 found under mutants/floods/"), "{out}");
+    assert!(out.contains("0 in mutants/compile_error.toml"), "{out}");
+    assert!(
+        out.contains("mutant Never") && out.contains("names must be unique"),
+        "{out}"
+    );
     assert!(out.contains("failing_test.rs calls thread::sleep"), "{out}");
 }
 
@@ -147,6 +279,7 @@ fn repeat_reports_a_solution_that_fails_only_sometimes() {
                 if nanos % 3 == 0 { 41 } else { 42 }\n\
             }\n\n\
             fn main() {}\n\n\
+            // Tests: do not edit below this line.\n\
             #[cfg(test)]\n\
             mod tests {\n    \
                 #[test]\n    \

@@ -407,3 +407,21 @@ fn run_in_a_second_terminal_while_watch_mode_runs_loses_no_progress() {
     }
     assert_eq!(state["current"].as_str(), Some("loops_forever"), "{state}");
 }
+
+#[test]
+fn watch_mode_never_passes_an_edited_test_and_the_learner_is_told_how_to_restore_it() {
+    let (_tmp, root) = workspace();
+    let t = Tmux::start(&root, "");
+    // The right answer, with the test weakened: not a pass.
+    let weakened = solution_text().replace("\"expected 42\"", "\"forty-two will do\"");
+    std::fs::write(file(&root), weakened).unwrap();
+    let s = t.wait_for("the verdict on the edited tests", |s| {
+        s.contains("tests were changed")
+    });
+    assert!(
+        s.contains("backlings reset compile_error --tests") && !s.contains("compile_error passed"),
+        "{s}"
+    );
+    std::fs::write(file(&root), solution_text()).unwrap();
+    t.wait_for("success once the tests are as shipped", passed);
+}

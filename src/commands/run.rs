@@ -10,6 +10,7 @@ pub fn run(term: &Term, name: Option<&str>) -> Result<i32> {
     let opts = exec::Options {
         color: term.color,
         locked: false,
+        jobs: 1,
     };
     let verdict = exec::run_exercise(&ws.root, &ws.pack, ex, opts, &Cancel::default())?;
     let rec = crate::progress::record(&ws, ex, &verdict)?;

@@ -66,12 +66,12 @@ pub fn check_all(
     let opts = exec::Options {
         color,
         locked: false,
+        jobs,
     };
     let verdicts = exec::run_many(
         &ws.root,
         &ws.pack,
         exercises,
-        jobs,
         opts,
         cancel,
         |_| bar.tick(),

@@ -103,6 +103,8 @@ impl From<ExecError> for crate::error::Error {
 pub struct Options {
     pub color: bool,
     pub locked: bool,
+    /// Test binaries run at once (`run_many`).
+    pub jobs: usize,
 }
 
 /// Builds and tests one exercise in the Cargo package at `root`.
@@ -139,7 +141,6 @@ pub fn run_many(
     root: &Path,
     pack: &Pack,
     exercises: &[&Exercise],
-    jobs: usize,
     opts: Options,
     cancel: &Cancel,
     on_built: impl FnMut(&str),
@@ -192,7 +193,7 @@ pub fn run_many(
         verdicts.into_iter().map(std::sync::Mutex::new).collect();
     let failed: std::sync::Mutex<Option<ExecError>> = std::sync::Mutex::new(None);
     std::thread::scope(|s| {
-        for _ in 0..jobs.max(1) {
+        for _ in 0..opts.jobs.clamp(1, exercises.len().max(1)) {
             s.spawn(|| {
                 loop {
                     let i = next.fetch_add(1, Ordering::SeqCst);

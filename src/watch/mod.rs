@@ -192,6 +192,7 @@ impl App<'_> {
         let opts = exec::Options {
             color: self.term.color,
             locked: false,
+            jobs: 1,
         };
         let job_cancel = cancel.clone();
         std::thread::spawn(move || {
