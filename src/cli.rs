@@ -122,6 +122,10 @@ pub enum DevCommand {
         /// Only these exercises
         #[arg(long = "only", value_name = "NAME")]
         only: Vec<String>,
+        /// Also run cargo-mutants over every solution: each generated mutant must be caught or
+        /// accepted in mutants/NAME.toml
+        #[arg(long)]
+        generated: bool,
     },
     /// Turn an edited copy of a solution into a mutant in mutants/NAME.toml
     Mutant {

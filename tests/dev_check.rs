@@ -301,3 +301,87 @@ fn repeat_reports_a_solution_that_fails_only_sometimes() {
         "the flaky solution is reported with how often it failed:\n{text}"
     );
 }
+
+/// cargo-mutants is needed for the generated-mutant checks; CI installs it (.ci/run), and a
+/// developer without it is told how to get it instead of seeing a silent pass.
+fn have_cargo_mutants() -> bool {
+    let found = which_cargo_mutants();
+    if !found {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must install cargo-mutants (see .ci/run)"
+        );
+        eprintln!(
+            "skipped: cargo-mutants is not installed (cargo install --locked cargo-mutants --version 27.1.0)"
+        );
+    }
+    found
+}
+
+fn which_cargo_mutants() -> bool {
+    std::process::Command::new("cargo")
+        .args(["mutants", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+#[test]
+fn a_generated_mutant_the_tests_miss_fails_the_check_until_it_is_fixed_or_accepted() {
+    if !have_cargo_mutants() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    // A helper in the learner's part that no test looks at: cargo-mutants replaces its body
+    // with 0 and with 1, and nothing fails.
+    let pack = broken_copy(tmp.path(), |p| {
+        let f = p.join("solutions/00_basics/failing_test.rs");
+        let s = std::fs::read_to_string(&f).unwrap().replace(
+            "fn main() {}",
+            "fn unchecked() -> u32 {\n    7\n}\n\nfn main() {}",
+        );
+        std::fs::write(f, s).unwrap();
+    });
+    let generated = |pack: &Path| {
+        let out = bin()
+            .args(["dev", "check", "--generated", "--only", "failing_test"])
+            .arg(pack)
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            text(&out.stdout) + &text(&out.stderr),
+        )
+    };
+    let (code, out) = generated(&pack);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("generated mutant")
+            && out.contains("missed: src/failing_test.rs")
+            && out.contains("replace unchecked -> u32 with 0"),
+        "{out}"
+    );
+
+    let toml = pack.join("mutants/failing_test.toml");
+    let mut accepted = std::fs::read_to_string(&toml).unwrap();
+    for n in [0, 1] {
+        accepted.push_str(&format!(
+            "\n[[accepted]]\nmutant = \"replace unchecked -> u32 with {n}\"\nwhy = \"a fixture helper no test calls\"\n"
+        ));
+    }
+    std::fs::write(&toml, &accepted).unwrap();
+    let (code, out) = generated(&pack);
+    assert_eq!(code, 0, "accepted with a reason, the check passes:\n{out}");
+    assert!(out.contains("accepted"), "{out}");
+
+    std::fs::write(
+        &toml,
+        accepted + "\n[[accepted]]\nmutant = \"replace gone -> u32 with 0\"\nwhy = \"stale\"\n",
+    )
+    .unwrap();
+    let (code, out) = generated(&pack);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("\"replace gone -> u32 with 0\" is accepted") && out.contains("remove it"),
+        "{out}"
+    );
+}

@@ -7,6 +7,7 @@
 //! All variants are bins of one Cargo package under `<pack>/target/backlings-dev-check/`,
 //! generated exactly like the learner's manifest, so one `cargo` invocation builds them all in
 //! parallel and the build cache survives between checks.
+use super::generated;
 use crate::error::{Context, Error, Result};
 use crate::exec::{self, Verdict, cargo, process::Cancel};
 use crate::fsutil::write_atomic;
@@ -26,6 +27,8 @@ pub struct Options {
     pub repeat: Option<u32>,
     pub jobs: usize,
     pub only: Vec<String>,
+    /// Also run cargo-mutants over every selected solution.
+    pub generated: bool,
 }
 
 /// What a variant of an exercise must do.
@@ -205,7 +208,20 @@ pub fn check(term: &Term, pack_dir: &Path, opts: Options) -> Result<i32> {
     }
     problems.extend(rustfmt_check(&dir, &selected));
 
-    // 4. Flakiness: every solution's tests, N times, with the machine busy.
+    // 4. Generated mutants: cargo-mutants over the learner's part of every solution.
+    if opts.generated {
+        problems.extend(generated_mutants(
+            term,
+            &pack,
+            &selected,
+            &work,
+            &target_dir,
+            opts.jobs,
+            &cancel,
+        )?);
+    }
+
+    // 5. Flakiness: every solution's tests, N times, with the machine busy.
     if let Some(n) = opts.repeat {
         problems.extend(repeat_solutions(
             term,
@@ -218,6 +234,62 @@ pub fn check(term: &Term, pack_dir: &Path, opts: Options) -> Result<i32> {
         ));
     }
     Ok(report(term, &problems, started, variants.len()))
+}
+
+/// Runs cargo-mutants, prints its table, and returns a problem for every missed mutant that is
+/// not accepted and every acceptance that no longer matches.
+fn generated_mutants(
+    term: &Term,
+    pack: &Pack,
+    selected: &[&Exercise],
+    work: &Path,
+    target_dir: &Path,
+    jobs: usize,
+    cancel: &Cancel,
+) -> Result<Vec<Problem>> {
+    let started = Instant::now();
+    let found = generated::run(term, pack, selected, work, target_dir, jobs, cancel)?;
+    for row in generated::table(selected, &found) {
+        term.line(&row);
+    }
+    term.line(&format!(
+        "cargo-mutants took {:.0} s",
+        started.elapsed().as_secs_f64()
+    ));
+    let mut problems = Vec::new();
+    for (ex, f) in selected.iter().zip(found) {
+        let f = match f {
+            Ok(f) => f,
+            Err(e) => {
+                problems.push(Problem::new(&ex.name, "generated mutants", e.message));
+                continue;
+            }
+        };
+        for name in &f.missed {
+            problems.push(Problem::new(
+                &ex.name,
+                "generated mutant",
+                format!(
+                    "missed: {name}\nstrengthen the tests, or accept it in {} with a reason:\n\
+                     [[accepted]]\nmutant = {:?}\nwhy = \"...\"\n(the diff is in {})",
+                    mutants_path(ex),
+                    generated::description(name),
+                    generated::out_dir(work, ex).join("diff").display()
+                ),
+            ));
+        }
+        for stale in &f.stale {
+            problems.push(Problem::new(
+                &ex.name,
+                "accepted mutant",
+                format!(
+                    "{stale:?} is accepted in {} but no generated mutant matches it any more: remove it",
+                    mutants_path(ex)
+                ),
+            ));
+        }
+    }
+    Ok(problems)
 }
 
 /// The exercises named by `--only`, or all of them.

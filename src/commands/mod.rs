@@ -1,6 +1,7 @@
 //! One module per command. Each returns the process exit code.
 mod dev_check;
 mod doctor;
+mod generated;
 pub mod hint;
 pub mod list;
 pub mod reset;
@@ -74,6 +75,7 @@ pub fn dispatch(cli: Cli, term: &Term) -> Result<i32> {
             repeat,
             jobs,
             only,
+            generated,
         })) => dev_check::check(
             term,
             &pack_dir,
@@ -81,6 +83,7 @@ pub fn dispatch(cli: Cli, term: &Term) -> Result<i32> {
                 repeat,
                 jobs: jobs_or_cores(jobs),
                 only,
+                generated,
             },
         ),
         Some(Command::Dev(DevCommand::Lock { pack_dir })) => dev_check::lock(term, &pack_dir),
