@@ -185,7 +185,7 @@ pub fn edits_between(from: &str, to: &str) -> Vec<Edit> {
             if !find.is_empty() && text.matches(&find).count() == 1 {
                 let replace =
                     cur[lo..at].concat() + &b[new.clone()].concat() + &cur[at + len..hi].concat();
-                edits.push(Edit { find, replace });
+                edits.push(shortest(&text, find, replace));
                 break;
             }
             if lo > 0 && (at - lo <= hi - (at + len) || hi == cur.len()) {
@@ -198,6 +198,22 @@ pub fn edits_between(from: &str, to: &str) -> Vec<Edit> {
         }
     }
     edits
+}
+
+/// The same edit without the newline both sides end with, when `find` stays unique: a
+/// one-line edit then reads `find = "..."` in the TOML file instead of a three-line string.
+fn shortest(text: &str, find: String, replace: String) -> Edit {
+    if let (Some(f), Some(r)) = (find.strip_suffix('\n'), replace.strip_suffix('\n'))
+        && !f.is_empty()
+        && !f.contains('\n')
+        && text.matches(f).count() == 1
+    {
+        return Edit {
+            find: f.to_string(),
+            replace: r.to_string(),
+        };
+    }
+    Edit { find, replace }
 }
 
 #[cfg(test)]
