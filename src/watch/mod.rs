@@ -356,20 +356,17 @@ impl App<'_> {
     fn key(&mut self, key: Key) {
         match std::mem::replace(&mut self.screen.mode, Mode::Normal) {
             Mode::Normal => self.normal_key(key),
-            Mode::List(mut list) => {
-                let info = &self.ws.pack.info;
-                match list.key(key, info) {
-                    screen::ListAction::Stay => self.screen.mode = Mode::List(list),
-                    screen::ListAction::Close => {}
-                    screen::ListAction::Jump(name) => self.switch_to(&name),
-                    screen::ListAction::Reset(name) => {
-                        self.screen.mode = Mode::ConfirmReset {
-                            name,
-                            back_to_list: Some(list),
-                        }
+            Mode::List(mut list) => match list.key(key) {
+                screen::ListAction::Stay => self.screen.mode = Mode::List(list),
+                screen::ListAction::Close => {}
+                screen::ListAction::Jump(name) => self.switch_to(&name),
+                screen::ListAction::Reset(name) => {
+                    self.screen.mode = Mode::ConfirmReset {
+                        name,
+                        back_to_list: Some(list),
                     }
                 }
-            }
+            },
             Mode::ConfirmReset { name, back_to_list } => {
                 if key == Key::Char('y') || key == Key::Char('Y') {
                     self.reset(&name);
