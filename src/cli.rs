@@ -8,20 +8,21 @@ use std::path::PathBuf;
     name = "backlings",
     version,
     about = "Learn backend engineering in Rust, one small exercise at a time",
-    long_about = "Learn backend engineering in Rust, one small exercise at a time.\n\nStart with `backlings init`, then run `backlings` inside the folder it made.",
-    args_conflicts_with_subcommands = true
+    long_about = "Learn backend engineering in Rust, one small exercise at a time.\n\nStart with `backlings init`, then run `backlings` inside the folder it made."
 )]
 pub struct Cli {
     /// When to use colours
     #[arg(long, value_enum, default_value_t, global = true)]
     pub color: ColorChoice,
+    /// Watch-mode flags given before any subcommand (`backlings --poll`). They also apply to
+    /// `watch` and to the watch mode `init` starts; with any other command they are an error.
     #[command(flatten)]
     pub watch: WatchArgs,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
 
-#[derive(Args, Clone, Default)]
+#[derive(Args, Clone, Copy, Default)]
 pub struct WatchArgs {
     /// Poll the exercise files instead of waiting for file events (WSL /mnt, NFS, Docker volumes)
     #[arg(long, conflicts_with = "manual")]
@@ -29,6 +30,38 @@ pub struct WatchArgs {
     /// Don't watch files: press `r` to run the exercise
     #[arg(long)]
     pub manual: bool,
+}
+
+impl WatchArgs {
+    /// Flags given both before and after `watch` add up; `--poll` with `--manual` is an error.
+    pub fn merge(self, other: WatchArgs) -> Result<WatchArgs, &'static str> {
+        let merged = WatchArgs {
+            poll: self.poll || other.poll,
+            manual: self.manual || other.manual,
+        };
+        if merged.poll && merged.manual {
+            return Err("--poll and --manual cannot be used together");
+        }
+        Ok(merged)
+    }
+
+    pub fn any(self) -> bool {
+        self.poll || self.manual
+    }
+}
+
+impl Command {
+    /// Whether the command runs watch mode, so that `--poll`/`--manual` mean something to it.
+    pub fn watches(&self) -> bool {
+        matches!(
+            self,
+            Command::Watch(_)
+                | Command::Init {
+                    no_watch: false,
+                    ..
+                }
+        )
+    }
 }
 
 #[derive(Subcommand)]

@@ -455,3 +455,28 @@ fn add_exercise(pack: &std::path::Path, name: &str, before: Option<&str>) -> &'s
     std::fs::write(pack.join("solutions").join(&rel), shipped).unwrap();
     shipped
 }
+
+#[test]
+fn global_flags_work_before_the_subcommand() {
+    let (_tmp, root) = workspace();
+    let out = in_ws(&root)
+        .args(["--color", "never", "list"])
+        .assert()
+        .success();
+    assert!(text(&out.get_output().stdout).contains("compile_error"));
+    in_ws(&root)
+        .args(["list", "--color", "never"])
+        .assert()
+        .success();
+    // Watch flags mean nothing to `list`: a usage error that says so, not a silent no-op.
+    for flag in ["--poll", "--manual"] {
+        let out = in_ws(&root).args([flag, "list"]).assert().code(2);
+        let err = text(&out.get_output().stderr);
+        assert!(err.contains("only apply to watch mode"), "{err}");
+    }
+    let out = in_ws(&root)
+        .args(["--poll", "watch", "--manual"])
+        .assert()
+        .code(2);
+    assert!(text(&out.get_output().stderr).contains("cannot be used together"));
+}

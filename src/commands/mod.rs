@@ -9,20 +9,32 @@ mod solution;
 pub mod verify;
 
 use crate::cli::{Cli, Command, DevCommand};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::pack::Pack;
 use crate::term::Term;
 use crate::workspace::{Workspace, init};
 
 pub fn dispatch(cli: Cli, term: &Term) -> Result<i32> {
-    match cli.command {
-        None => crate::watch::run(&Workspace::find()?, term, &cli.watch),
-        Some(Command::Watch(args)) => crate::watch::run(&Workspace::find()?, term, &args),
-        Some(Command::Init {
+    let before = cli.watch;
+    let Some(command) = cli.command else {
+        return crate::watch::run(&Workspace::find()?, term, &before);
+    };
+    if before.any() && !command.watches() {
+        return Err(Error::usage(
+            "--poll and --manual only apply to watch mode, not to this command",
+        )
+        .help("watch with `backlings --poll` or `backlings --manual`; leave them out otherwise"));
+    }
+    match command {
+        Command::Watch(args) => {
+            let args = before.merge(args).map_err(Error::usage)?;
+            crate::watch::run(&Workspace::find()?, term, &args)
+        }
+        Command::Init {
             dir,
             no_watch,
             pack,
-        }) => {
+        } => {
             let pack = match pack {
                 Some(p) => Pack::from_dir(&p)?,
                 None => Pack::embedded()?,
@@ -42,16 +54,16 @@ pub fn dispatch(cli: Cli, term: &Term) -> Result<i32> {
                 return Ok(0);
             }
             std::env::set_current_dir(&ws.root)?;
-            crate::watch::run(&ws, term, &Default::default())
+            crate::watch::run(&ws, term, &before)
         }
-        Some(Command::Run { name }) => run::run(term, name.as_deref()),
-        Some(Command::Hint { name, all }) => hint::hint(term, name.as_deref(), all),
-        Some(Command::List {
+        Command::Run { name } => run::run(term, name.as_deref()),
+        Command::Hint { name, all } => hint::hint(term, name.as_deref(), all),
+        Command::List {
             pending,
             done,
             topic,
             json,
-        }) => list::list(
+        } => list::list(
             term,
             list::Filter {
                 pending,
@@ -60,16 +72,16 @@ pub fn dispatch(cli: Cli, term: &Term) -> Result<i32> {
             },
             json,
         ),
-        Some(Command::Reset { name, all, yes }) => reset::reset(term, name.as_deref(), all, yes),
-        Some(Command::Verify { jobs, names }) => verify::verify(term, jobs, &names),
-        Some(Command::Solution { name, diff }) => solution::solution(term, &name, diff),
-        Some(Command::Doctor) => doctor::doctor(term),
-        Some(Command::Dev(DevCommand::Check {
+        Command::Reset { name, all, yes } => reset::reset(term, name.as_deref(), all, yes),
+        Command::Verify { jobs, names } => verify::verify(term, jobs, &names),
+        Command::Solution { name, diff } => solution::solution(term, &name, diff),
+        Command::Doctor => doctor::doctor(term),
+        Command::Dev(DevCommand::Check {
             pack_dir,
             repeat,
             jobs,
             only,
-        })) => dev_check::check(
+        }) => dev_check::check(
             term,
             &pack_dir,
             dev_check::Options {
@@ -78,7 +90,7 @@ pub fn dispatch(cli: Cli, term: &Term) -> Result<i32> {
                 only,
             },
         ),
-        Some(Command::Dev(DevCommand::Lock { pack_dir })) => dev_check::lock(term, &pack_dir),
+        Command::Dev(DevCommand::Lock { pack_dir }) => dev_check::lock(term, &pack_dir),
     }
 }
 
