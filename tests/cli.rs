@@ -480,3 +480,57 @@ fn global_flags_work_before_the_subcommand() {
         .code(2);
     assert!(text(&out.get_output().stderr).contains("cannot be used together"));
 }
+
+#[test]
+fn a_symlink_out_of_the_pack_is_refused_by_init_and_dev_check() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pack = tmp.path().join("pack");
+    copy_dir(&fixture("basic"), &pack);
+    let secret = tmp.path().join("secret.rs");
+    std::fs::write(&secret, "// SECRET outside the pack\nfn main() {}\n").unwrap();
+    let sol = pack.join("solutions/00_basics/failing_test.rs");
+    std::fs::remove_file(&sol).unwrap();
+    std::os::unix::fs::symlink(&secret, &sol).unwrap();
+    let out = bin().args(["dev", "check"]).arg(&pack).assert().code(1);
+    let all = text(&out.get_output().stdout) + &text(&out.get_output().stderr);
+    assert!(
+        all.contains("solutions/00_basics/failing_test.rs") && all.contains("outside the pack"),
+        "{all}"
+    );
+    assert!(!all.contains("SECRET"), "{all}");
+    let ws = tmp.path().join("ws");
+    let out = bin()
+        .args(["init", "--no-watch", "--pack"])
+        .arg(&pack)
+        .arg(&ws)
+        .assert()
+        .code(1);
+    assert!(text(&out.get_output().stderr).contains("outside the pack"));
+    assert!(!ws.exists(), "nothing was written");
+}
+
+#[test]
+fn an_exercise_named_like_a_cargo_build_folder_is_refused_with_line_and_column() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pack = tmp.path().join("pack");
+    copy_dir(&fixture("basic"), &pack);
+    let info = std::fs::read_to_string(pack.join("info.toml")).unwrap();
+    std::fs::write(
+        pack.join("info.toml"),
+        info.replacen("name = \"failing_test\"", "name = \"deps\"", 1),
+    )
+    .unwrap();
+    for args in [&["dev", "check"][..], &["init", "--no-watch", "--pack"]] {
+        let mut cmd = bin();
+        cmd.args(args).arg(&pack);
+        if args[0] == "init" {
+            cmd.arg(tmp.path().join("ws"));
+        }
+        let out = cmd.assert().code(1);
+        let err = text(&out.get_output().stderr);
+        assert!(
+            err.contains("info.toml:17:8") && err.contains("\"deps\"") && err.contains("cargo"),
+            "{args:?}: {err}"
+        );
+    }
+}
