@@ -118,7 +118,7 @@ pub enum Command {
     /// Build and test every exercise (or the named ones) and update progress
     Verify {
         /// Test binaries to run at once (default: the number of cores)
-        #[arg(long, short)]
+        #[arg(long, short, value_parser = parse_jobs)]
         jobs: Option<usize>,
         names: Vec<String>,
     },
@@ -131,6 +131,11 @@ pub enum Command {
     },
     /// Check the toolchain, file watching and optional services
     Doctor,
+    /// Print a shell completion script, e.g. `backlings completions bash > ~/.local/share/bash-completion/completions/backlings`
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
     /// Tools for exercise authors
     #[command(subcommand)]
     Dev(DevCommand),
@@ -147,7 +152,7 @@ pub enum DevCommand {
         #[arg(long, value_name = "N")]
         repeat: Option<u32>,
         /// Test binaries to run at once (default: the number of cores)
-        #[arg(long, short)]
+        #[arg(long, short, value_parser = parse_jobs)]
         jobs: Option<usize>,
         /// Only these exercises
         #[arg(long = "only", value_name = "NAME")]
@@ -158,4 +163,42 @@ pub enum DevCommand {
         #[arg(default_value = ".")]
         pack_dir: PathBuf,
     },
+}
+
+fn parse_jobs(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("{s:?} is not a number")),
+    }
+}
+
+/// How many test binaries to run at once: what was asked (default: the number of cores),
+/// but never more than there is work for, nor more than a few per core, where extra
+/// threads only add memory and contention.
+pub fn jobs(requested: Option<usize>, work: usize) -> usize {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    requested.unwrap_or(cores).min(cores * 4).min(work).max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[test]
+    fn jobs_are_clamped_to_the_work_and_the_machine() {
+        assert_eq!(jobs(Some(100_000), 3), 3);
+        assert!(jobs(Some(100_000), 100_000) <= 4 * 1024);
+        assert_eq!(jobs(None, 0), 1);
+        assert_eq!(jobs(Some(1), 50), 1);
+    }
+
+    #[test]
+    fn zero_jobs_is_a_usage_error() {
+        let err = Cli::try_parse_from(["backlings", "verify", "--jobs", "0"])
+            .err()
+            .expect("refused");
+        assert!(err.to_string().contains("at least 1"), "{err}");
+    }
 }

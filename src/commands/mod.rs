@@ -1,16 +1,19 @@
 //! One module per command. Each returns the process exit code.
+//! Watch mode is one of them (`crate::watch`); it shares nothing with the others but
+//! `progress`, `exec` and `term`, so neither side imports the other.
 mod dev_check;
 mod doctor;
-pub mod hint;
-pub mod list;
-pub mod reset;
+mod hint;
+mod list;
+mod reset;
 mod run;
 mod solution;
-pub mod verify;
+mod verify;
 
 use crate::cli::{Cli, Command, DevCommand};
-use crate::error::{Error, Result};
+use crate::error::{Context, Error, Result};
 use crate::pack::Pack;
+use crate::progress::Progress;
 use crate::term::Term;
 use crate::workspace::{Workspace, init};
 
@@ -40,6 +43,7 @@ pub fn dispatch(cli: Cli, term: &Term) -> Result<i32> {
                 None => Pack::embedded()?,
             };
             let ws = init::create(&dir, pack)?;
+            Progress::new(&ws).start()?;
             term.line(ws.pack.info.welcome_message.trim_end());
             term.line(&format!(
                 "\nCreated your workspace in {}.",
@@ -53,7 +57,8 @@ pub fn dispatch(cli: Cli, term: &Term) -> Result<i32> {
                 ));
                 return Ok(0);
             }
-            std::env::set_current_dir(&ws.root)?;
+            std::env::set_current_dir(&ws.root)
+                .context(|| format!("cannot change to {}", ws.root.display()))?;
             crate::watch::run(&ws, term, &before)
         }
         Command::Run { name } => run::run(term, name.as_deref()),
@@ -76,6 +81,12 @@ pub fn dispatch(cli: Cli, term: &Term) -> Result<i32> {
         Command::Verify { jobs, names } => verify::verify(term, jobs, &names),
         Command::Solution { name, diff } => solution::solution(term, &name, diff),
         Command::Doctor => doctor::doctor(term),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            let mut out = std::io::stdout();
+            clap_complete::generate(shell, &mut Cli::command(), "backlings", &mut out);
+            Ok(0)
+        }
         Command::Dev(DevCommand::Check {
             pack_dir,
             repeat,
@@ -86,7 +97,7 @@ pub fn dispatch(cli: Cli, term: &Term) -> Result<i32> {
             &pack_dir,
             dev_check::Options {
                 repeat,
-                jobs: jobs_or_cores(jobs),
+                jobs: crate::cli::jobs(jobs, usize::MAX),
                 only,
             },
         ),
@@ -94,9 +105,11 @@ pub fn dispatch(cli: Cli, term: &Term) -> Result<i32> {
     }
 }
 
-pub fn jobs_or_cores(jobs: Option<usize>) -> usize {
-    jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
-        .max(1)
+/// Shows what the state loader repaired (a corrupt file moved aside) on stderr.
+fn show_warnings(term: &Term, progress: &Progress) {
+    for w in progress.take_warnings() {
+        term.warn(&w);
+    }
 }
 
 /// The exercise named on the command line, or the current one.

@@ -1,10 +1,8 @@
-use crate::error::{Context, Error, Result};
-use crate::fsutil::{now_secs, write_atomic};
+use crate::error::{Error, Result};
 use crate::pack::Exercise;
-use crate::state::{State, Status};
+use crate::progress::Progress;
 use crate::term::Term;
-use crate::workspace::{DIR, Workspace};
-use std::path::PathBuf;
+use crate::workspace::Workspace;
 
 pub fn reset(term: &Term, name: Option<&str>, all: bool, yes: bool) -> Result<i32> {
     let ws = Workspace::find()?;
@@ -30,8 +28,11 @@ pub fn reset(term: &Term, name: Option<&str>, all: bool, yes: bool) -> Result<i3
         return Err(Error::new(format!("resetting {what} needs confirmation"))
             .help("add --yes to reset without a prompt"));
     }
+    let progress = Progress::new(&ws);
     for ex in targets {
-        if let Some(backup) = reset_one(&ws, ex)? {
+        let (backup, _) = progress.reset_one(ex)?;
+        super::show_warnings(term, &progress);
+        if let Some(backup) = backup {
             term.line(&format!(
                 "Reset {}. Your version is saved in {}",
                 ex.path(),
@@ -42,29 +43,4 @@ pub fn reset(term: &Term, name: Option<&str>, all: bool, yes: bool) -> Result<i3
         }
     }
     Ok(0)
-}
-
-/// Backs the learner's file up, then restores the pristine one. Returns the backup's path.
-pub fn reset_one(ws: &Workspace, ex: &Exercise) -> Result<Option<PathBuf>> {
-    let path = ws.path(&ex.path());
-    let pristine = ws.pack.pristine(ex)?;
-    let mut backup = None;
-    if let Ok(mine) = std::fs::read(&path)
-        && mine != pristine[..]
-    {
-        let dir = ws.path(DIR).join("backups");
-        let mut dest = dir.join(format!("{}-{}.rs", ex.name, now_secs()));
-        let mut n = 1;
-        while dest.exists() {
-            dest = dir.join(format!("{}-{}-{n}.rs", ex.name, now_secs()));
-            n += 1;
-        }
-        write_atomic(&dest, &mine)
-            .context(|| format!("cannot back up {} (nothing was reset)", path.display()))?;
-        backup = Some(dest);
-    }
-    write_atomic(&path, &pristine).context(|| format!("cannot write {}", path.display()))?;
-    State::update(ws, |s| s.entry(&ex.name).status = Status::Pending)?;
-    ws.sync_manifest()?;
-    Ok(backup)
 }

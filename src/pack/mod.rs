@@ -99,6 +99,19 @@ impl Pack {
         Ok(())
     }
 
+    /// Copies what a learner's workspace needs (info.toml, deps, exercises, solutions) to
+    /// `dest`, so that the workspace keeps working when the pack folder moves.
+    pub fn copy_to(&self, dest: &Path) -> Result<()> {
+        for rel in self.shipped_files() {
+            if let Some(bytes) = self.file(&rel) {
+                let to = dest.join(&rel);
+                crate::fsutil::write_atomic(&to, &bytes)
+                    .context(|| format!("cannot write {}", to.display()))?;
+            }
+        }
+        Ok(())
+    }
+
     /// The folder a pack was read from, or `None` for the embedded one.
     pub fn dir(&self) -> Option<&Path> {
         match &self.source {

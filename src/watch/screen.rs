@@ -105,7 +105,9 @@ impl Screen {
         self.status = Status::Error(format!("{}{help}", e.message));
     }
 
-    pub fn draw(&mut self, ws: &Workspace, current: &Exercise, busy: bool) {
+    /// Draws a frame from what it is given: `done` is the count the watch loop holds. It never
+    /// reads the state file.
+    pub fn draw(&mut self, ws: &Workspace, current: &Exercise, busy: bool, done: usize) {
         let (rows, cols) = console::Term::stdout().size();
         let body = match &self.mode {
             Mode::List(list) => list.render(rows as usize),
@@ -129,7 +131,6 @@ impl Screen {
         let _ = out.flush();
         drop(out);
         if matches!(self.mode, Mode::Normal | Mode::ConfirmReset { .. }) {
-            let state = State::load(&ws.root);
             let total = ws.pack.info.exercises.len() as u64;
             let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stdout());
             bar.set_style(
@@ -137,7 +138,7 @@ impl Screen {
                     .expect("valid template")
                     .progress_chars("#>-"),
             );
-            bar.set_position(state.done_count(&ws.pack.info) as u64);
+            bar.set_position(done as u64);
             bar.abandon();
             let mut out = std::io::stdout().lock();
             let _ = write!(out, "{}", self.keys_line());
