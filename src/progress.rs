@@ -191,7 +191,8 @@ impl<'a> Progress<'a> {
 
     /// Builds and tests `exercises` in parallel, and recomputes their done-ness from the files
     /// themselves: each verdict counts as a run, as in `record`. Shared by `verify` and watch
-    /// mode's "check all".
+    /// mode's "check all". The verdicts come back even when saving them failed (a full disk),
+    /// so that the caller can show them first and the failure after.
     pub fn check_all(
         &self,
         bar: &ProgressBar,
@@ -199,7 +200,7 @@ impl<'a> Progress<'a> {
         exercises: &[&Exercise],
         jobs: usize,
         cancel: &Cancel,
-    ) -> Result<(Vec<Verdict>, State)> {
+    ) -> Result<(Vec<Verdict>, Result<State>)> {
         self.sync()?;
         bar.set_message("building");
         let opts = exec::Options {
@@ -218,18 +219,22 @@ impl<'a> Progress<'a> {
                 bar.inc(1);
             },
         )?;
-        let (state, ()) = self.update(|s| {
-            for (ex, v) in exercises.iter().zip(&verdicts) {
-                apply_verdict(s, &ex.name, v);
-            }
-            advance_if_done(s, &self.ws.pack.info);
-        })?;
-        for (ex, v) in exercises.iter().zip(&verdicts) {
-            if v.passed() {
-                self.write_solution(ex)?;
-            }
-        }
-        Ok((verdicts, state))
+        let saved = self
+            .update(|s| {
+                for (ex, v) in exercises.iter().zip(&verdicts) {
+                    apply_verdict(s, &ex.name, v);
+                }
+                advance_if_done(s, &self.ws.pack.info);
+            })
+            .and_then(|(state, ())| {
+                for (ex, v) in exercises.iter().zip(&verdicts) {
+                    if v.passed() {
+                        self.write_solution(ex)?;
+                    }
+                }
+                Ok(state)
+            });
+        Ok((verdicts, saved))
     }
 
     /// Backs the learner's file up, restores the pristine one, and makes the exercise

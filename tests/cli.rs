@@ -720,3 +720,18 @@ fn completions_are_generated_for_each_shell() {
     }
     bin().args(["completions", "cmd"]).assert().code(2);
 }
+
+#[test]
+fn verify_on_a_read_only_state_folder_prints_the_summary_then_a_warning() {
+    let (_tmp, root) = workspace();
+    solve(&root, "00_basics/compile_error.rs");
+    let out = with_read_only(
+        &root,
+        &root.join(".backlings"),
+        &["verify", "compile_error", "failing_test"],
+    );
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(stdout.contains("1/2 exercises pass"), "{stdout}");
+    assert!(stderr.contains("progress could not be saved"), "{stderr}");
+}

@@ -29,7 +29,7 @@ pub fn verify(term: &Term, jobs: Option<usize>, names: &[String]) -> Result<i32>
         &Cancel::default(),
     );
     super::show_warnings(term, &progress);
-    let (verdicts, _) = checked?;
+    let (verdicts, saved) = checked?;
     bar.finish_and_clear();
     let failing: Vec<(&&Exercise, &Verdict)> = exercises
         .iter()
@@ -46,6 +46,12 @@ pub fn verify(term: &Term, jobs: Option<usize>, names: &[String]) -> Result<i32>
     }
     let passed = exercises.len() - failing.len();
     term.line(&format!("{passed}/{} exercises pass.", exercises.len()));
+    if let Err(e) = saved {
+        term.warn(&format!(
+            "progress could not be saved, so these verdicts are not recorded: {}",
+            e.message
+        ));
+    }
     if failing.is_empty() && names.is_empty() {
         term.line(ws.pack.info.final_message.trim_end());
     }

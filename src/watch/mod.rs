@@ -36,7 +36,7 @@ enum Event {
 
 enum Outcome {
     Run(Result<Verdict, ExecError>),
-    CheckAll(Result<(Vec<Verdict>, State)>),
+    CheckAll(Result<(Vec<Verdict>, Result<State>)>),
 }
 
 struct Job {
@@ -309,10 +309,10 @@ impl App<'_> {
         }
     }
 
-    fn checked_all(&mut self, result: Result<(Vec<Verdict>, State)>) {
+    fn checked_all(&mut self, result: Result<(Vec<Verdict>, Result<State>)>) {
         match result {
-            Ok((verdicts, state)) => {
-                self.state = state;
+            Ok((verdicts, saved)) => {
+                self.keep(saved);
                 let failing: Vec<(String, String)> = self
                     .ws
                     .pack
