@@ -130,9 +130,10 @@ pub fn run(ws: &Workspace, term: &Term, args: &WatchArgs) -> Result<i32> {
     if let Some(job) = app.job.take() {
         job.cancel.cancel();
     }
-    app.add_time_spent();
+    let saved = app.add_time_spent();
     drop(raw);
-    app.screen.goodbye();
+    app.screen
+        .goodbye(saved.err().map(|e| e.message).as_deref());
     Ok(app.quit.unwrap_or(0))
 }
 
@@ -361,10 +362,10 @@ impl App<'_> {
             .as_secs()
     }
 
-    fn add_time_spent(&mut self) {
+    /// On the way out; the goodbye says whether it worked.
+    fn add_time_spent(&mut self) -> Result<State> {
         let (name, secs) = (self.current.name.clone(), self.take_time_spent());
-        // On the way out: nothing is left to show a failure on.
-        let _ = self.progress.add_time(&name, secs);
+        self.progress.add_time(&name, secs)
     }
 
     /// If the file changed without any event, file events are not arriving here: run anyway

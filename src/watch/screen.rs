@@ -239,9 +239,13 @@ impl Screen {
         )
     }
 
-    pub fn goodbye(&self) {
+    /// The last words; `not_saved` says why the state could not be saved, if it could not.
+    pub fn goodbye(&self, not_saved: Option<&str>) {
         let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "\nProgress saved. Run `backlings` to continue.");
+        let _ = match not_saved {
+            None => writeln!(out, "\nProgress saved. Run `backlings` to continue."),
+            Some(why) => writeln!(out, "\nProgress could not be saved: {why}"),
+        };
     }
 }
 
