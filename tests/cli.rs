@@ -567,7 +567,7 @@ fn run_on_a_read_only_state_folder_prints_the_verdict_then_a_warning() {
     assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
     assert!(stdout.contains("compile_error: compile error"), "{stdout}");
     assert!(
-        stderr.contains("progress could not be saved") && stderr.contains("state"),
+        stderr.contains("progress could not be saved") && stderr.contains(".backlings/state"),
         "{stderr}"
     );
     solve(&root, "00_basics/compile_error.rs");
