@@ -8,20 +8,21 @@ use std::path::PathBuf;
     name = "backlings",
     version,
     about = "Learn backend engineering in Rust, one small exercise at a time",
-    long_about = "Learn backend engineering in Rust, one small exercise at a time.\n\nStart with `backlings init`, then run `backlings` inside the folder it made.",
-    args_conflicts_with_subcommands = true
+    long_about = "Learn backend engineering in Rust, one small exercise at a time.\n\nStart with `backlings init`, then run `backlings` inside the folder it made."
 )]
 pub struct Cli {
     /// When to use colours
     #[arg(long, value_enum, default_value_t, global = true)]
     pub color: ColorChoice,
+    /// Watch-mode flags given before any subcommand (`backlings --poll`). They also apply to
+    /// `watch` and to the watch mode `init` starts; with any other command they are an error.
     #[command(flatten)]
     pub watch: WatchArgs,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
 
-#[derive(Args, Clone, Default)]
+#[derive(Args, Clone, Copy, Default)]
 pub struct WatchArgs {
     /// Poll the exercise files instead of waiting for file events (WSL /mnt, NFS, Docker volumes)
     #[arg(long, conflicts_with = "manual")]
@@ -29,6 +30,38 @@ pub struct WatchArgs {
     /// Don't watch files: press `r` to run the exercise
     #[arg(long)]
     pub manual: bool,
+}
+
+impl WatchArgs {
+    /// Flags given both before and after `watch` add up; `--poll` with `--manual` is an error.
+    pub fn merge(self, other: WatchArgs) -> Result<WatchArgs, &'static str> {
+        let merged = WatchArgs {
+            poll: self.poll || other.poll,
+            manual: self.manual || other.manual,
+        };
+        if merged.poll && merged.manual {
+            return Err("--poll and --manual cannot be used together");
+        }
+        Ok(merged)
+    }
+
+    pub fn any(self) -> bool {
+        self.poll || self.manual
+    }
+}
+
+impl Command {
+    /// Whether the command runs watch mode, so that `--poll`/`--manual` mean something to it.
+    pub fn watches(&self) -> bool {
+        matches!(
+            self,
+            Command::Watch(_)
+                | Command::Init {
+                    no_watch: false,
+                    ..
+                }
+        )
+    }
 }
 
 #[derive(Subcommand)]
@@ -88,7 +121,7 @@ pub enum Command {
     /// Build and test every exercise (or the named ones) and update progress
     Verify {
         /// Test binaries to run at once (default: the number of cores)
-        #[arg(long, short)]
+        #[arg(long, short, value_parser = parse_jobs)]
         jobs: Option<usize>,
         names: Vec<String>,
     },
@@ -101,6 +134,11 @@ pub enum Command {
     },
     /// Check the toolchain, file watching and optional services
     Doctor,
+    /// Print a shell completion script, e.g. `backlings completions bash > ~/.local/share/bash-completion/completions/backlings`
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
     /// Tools for exercise authors
     #[command(subcommand)]
     Dev(DevCommand),
@@ -117,7 +155,7 @@ pub enum DevCommand {
         #[arg(long, value_name = "N")]
         repeat: Option<u32>,
         /// Test binaries to run at once (default: the number of cores)
-        #[arg(long, short)]
+        #[arg(long, short, value_parser = parse_jobs)]
         jobs: Option<usize>,
         /// Only these exercises
         #[arg(long = "only", value_name = "NAME")]
@@ -154,4 +192,42 @@ pub enum DevCommand {
         #[arg(default_value = ".")]
         pack_dir: PathBuf,
     },
+}
+
+fn parse_jobs(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("{s:?} is not a number")),
+    }
+}
+
+/// How many test binaries to run at once: what was asked (default: the number of cores),
+/// but never more than there is work for, nor more than a few per core, where extra
+/// threads only add memory and contention.
+pub fn jobs(requested: Option<usize>, work: usize) -> usize {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    requested.unwrap_or(cores).min(cores * 4).min(work).max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[test]
+    fn jobs_are_clamped_to_the_work_and_the_machine() {
+        assert_eq!(jobs(Some(100_000), 3), 3);
+        assert!(jobs(Some(100_000), 100_000) <= 4 * 1024);
+        assert_eq!(jobs(None, 0), 1);
+        assert_eq!(jobs(Some(1), 50), 1);
+    }
+
+    #[test]
+    fn zero_jobs_is_a_usage_error() {
+        let err = Cli::try_parse_from(["backlings", "verify", "--jobs", "0"])
+            .err()
+            .expect("refused");
+        assert!(err.to_string().contains("at least 1"), "{err}");
+    }
 }

@@ -1,7 +1,9 @@
 //! The error a command shows to the learner: what went wrong, and what to do about it.
 //!
 //! Lower layers return typed errors where a caller acts on them (`exec::ExecError`,
-//! `pack::PackError`); everything that is only shown ends up here, with context.
+//! `pack::PackError`); everything that is only shown ends up here, with context. There is
+//! deliberately no `From<std::io::Error>`: a bare "Permission denied" names no file, so every
+//! I/O error goes through `Context` and says which path it was about.
 use std::fmt;
 
 #[derive(Debug)]
@@ -40,12 +42,6 @@ impl Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.message)
-    }
-}
-
-impl From<std::io::Error> for Error {
-    fn from(e: std::io::Error) -> Self {
-        Error::new(e.to_string())
     }
 }
 

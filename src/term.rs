@@ -71,6 +71,26 @@ impl Term {
         matches!(answer.trim(), "y" | "Y" | "yes")
     }
 
+    /// A warning on stderr: something went wrong that does not change the command's outcome.
+    pub fn warn(&self, message: &str) {
+        eprintln!("{} {message}", style("warning:").yellow().bold());
+    }
+
+    /// "Hint 2/3 (concept) for NAME:" and the hint.
+    pub fn hint(ex: &Exercise, i: usize) -> String {
+        const LEVELS: [&str; 3] = ["nudge", "concept", "near-solution"];
+        let level = LEVELS.get(i).copied().unwrap_or("more");
+        let head = style(format!(
+            "Hint {}/{} ({level}) for {}:",
+            i + 1,
+            ex.hints.len(),
+            ex.name
+        ))
+        .cyan()
+        .bold();
+        format!("{head}\n{}\n", ex.hints[i].trim_end())
+    }
+
     /// The one-line heading of a verdict.
     pub fn verdict_heading(ex: &Exercise, v: &Verdict) -> String {
         if v.passed() {

@@ -335,8 +335,8 @@ fn two_processes_at_once_lose_no_progress() {
     for name in ["compile_error", "failing_test"] {
         assert_eq!(
             state["exercises"][name]["runs"].as_integer(),
-            Some(runs),
-            "{name}: every run is counted\n{state}"
+            Some(runs + 1),
+            "{name}: every run is counted, the verify's too\n{state}"
         );
         assert_eq!(state["exercises"][name]["status"].as_str(), Some("done"));
     }
@@ -454,4 +454,284 @@ fn add_exercise(pack: &std::path::Path, name: &str, before: Option<&str>) -> &'s
     std::fs::write(pack.join("exercises").join(&rel), shipped).unwrap();
     std::fs::write(pack.join("solutions").join(&rel), shipped).unwrap();
     shipped
+}
+
+#[test]
+fn global_flags_work_before_the_subcommand() {
+    let (_tmp, root) = workspace();
+    let out = in_ws(&root)
+        .args(["--color", "never", "list"])
+        .assert()
+        .success();
+    assert!(text(&out.get_output().stdout).contains("compile_error"));
+    in_ws(&root)
+        .args(["list", "--color", "never"])
+        .assert()
+        .success();
+    // Watch flags mean nothing to `list`: a usage error that says so, not a silent no-op.
+    for flag in ["--poll", "--manual"] {
+        let out = in_ws(&root).args([flag, "list"]).assert().code(2);
+        let err = text(&out.get_output().stderr);
+        assert!(err.contains("only apply to watch mode"), "{err}");
+    }
+    let out = in_ws(&root)
+        .args(["--poll", "watch", "--manual"])
+        .assert()
+        .code(2);
+    assert!(text(&out.get_output().stderr).contains("cannot be used together"));
+}
+
+#[test]
+fn a_state_file_from_a_newer_backlings_is_refused_and_left_as_it_is() {
+    let (_tmp, root) = workspace();
+    let path = root.join(".backlings/state.toml");
+    let newer = "format_version = 2\ncurrent = \"failing_test\"\n\n[exercises.compile_error]\nstatus = \"done\"\nstreak = 3\n";
+    std::fs::write(&path, newer).unwrap();
+    for args in [&["list"][..], &["hint"], &["run"]] {
+        let out = in_ws(&root).args(args).assert().code(1);
+        let err = text(&out.get_output().stderr);
+        assert!(
+            err.contains("newer backlings") && err.contains("format 2"),
+            "{args:?}: {err}"
+        );
+        assert!(err.contains("upgrade backlings"), "{args:?}: {err}");
+    }
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), newer);
+    let names: Vec<String> = std::fs::read_dir(root.join(".backlings"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        !names.iter().any(|n| n.contains("corrupt")),
+        "nothing is moved aside: {names:?}"
+    );
+}
+
+#[test]
+fn an_unknown_status_keeps_every_other_entry() {
+    let (_tmp, root) = workspace();
+    let path = root.join(".backlings/state.toml");
+    std::fs::write(
+        &path,
+        "format_version = 1\ncurrent = \"failing_test\"\n\n\
+         [exercises.compile_error]\nstatus = \"done\"\nruns = 4\n\n\
+         [exercises.failing_test]\nstatus = \"skipped\"\nruns = 2\nhints_seen = 1\n",
+    )
+    .unwrap();
+    let out = in_ws(&root).args(["list", "--json"]).assert().success();
+    assert!(text(&out.get_output().stderr).is_empty());
+    let list: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(list["done"], 1, "{list}");
+    assert_eq!(list["current"], "failing_test");
+    in_ws(&root).arg("hint").assert().success();
+    let state = state(&root);
+    assert_eq!(
+        state["exercises"]["compile_error"]["runs"].as_integer(),
+        Some(4)
+    );
+    let odd = &state["exercises"]["failing_test"];
+    assert_eq!(odd["status"].as_str(), Some("pending"), "{state}");
+    assert_eq!(odd["runs"].as_integer(), Some(2), "{state}");
+    assert_eq!(odd["hints_seen"].as_integer(), Some(1), "{state}");
+}
+
+#[test]
+fn suggestions_are_close_names_and_empty_input_gets_none() {
+    let (_tmp, root) = workspace();
+    let out = in_ws(&root).args(["reset", "", "--yes"]).assert().code(1);
+    let err = text(&out.get_output().stderr);
+    assert!(
+        !err.contains("did you mean") && err.contains("backlings list"),
+        "{err}"
+    );
+    let out = in_ws(&root)
+        .args(["reset", "compile_eror", "--yes"])
+        .assert()
+        .code(1);
+    let err = text(&out.get_output().stderr);
+    assert!(err.contains("did you mean compile_error?"), "{err}");
+}
+
+#[test]
+fn verify_rejects_zero_jobs() {
+    let out = bin().args(["verify", "--jobs", "0"]).assert().code(2);
+    assert!(text(&out.get_output().stderr).contains("at least 1"));
+}
+
+#[test]
+fn run_on_a_read_only_state_folder_prints_the_verdict_then_a_warning() {
+    let (_tmp, root) = workspace();
+    let dot = root.join(".backlings");
+    let out = with_read_only(&root, &dot, &["run"]);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(stdout.contains("compile_error: compile error"), "{stdout}");
+    assert!(
+        stderr.contains("progress could not be saved") && stderr.contains(".backlings/state"),
+        "{stderr}"
+    );
+    solve(&root, "00_basics/compile_error.rs");
+    let out = with_read_only(&root, &dot, &["run"]);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "a pass stays a pass: {stdout}{stderr}"
+    );
+    assert!(stdout.contains("compile_error passed"), "{stdout}");
+    assert!(stderr.contains("progress could not be saved"), "{stderr}");
+}
+
+#[test]
+fn hint_in_a_read_only_workspace_shows_the_hint_and_exits_0() {
+    let (_tmp, root) = workspace();
+    let out = with_read_only(&root, &root, &["hint"]);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(stdout.contains("Hint 1/3 (nudge)"), "{stdout}");
+    assert_eq!(stderr.lines().count(), 1, "one line of warning:\n{stderr}");
+    assert!(stderr.contains("hint level could not be saved"), "{stderr}");
+}
+
+#[test]
+fn a_workspace_keeps_working_when_its_pack_folder_moves() {
+    let (tmp, pack, root) = workspace_of_own_pack();
+    std::fs::rename(&pack, tmp.path().join("moved")).unwrap();
+    in_ws(&root).arg("list").assert().success();
+    in_ws(&root).arg("hint").assert().success();
+    let out = in_ws(&root).arg("run").assert().code(1);
+    assert!(text(&out.get_output().stdout).contains("compile_error: compile error"));
+    let file = root.join("exercises/00_basics/compile_error.rs");
+    let pristine = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(&file, "// mine\n").unwrap();
+    in_ws(&root)
+        .args(["reset", "compile_error", "--yes"])
+        .assert()
+        .success();
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), pristine);
+    solve(&root, "00_basics/compile_error.rs");
+    in_ws(&root).arg("run").assert().success();
+    in_ws(&root)
+        .args(["solution", "compile_error"])
+        .assert()
+        .success();
+}
+
+#[test]
+fn init_recommends_rust_analyzer_to_vs_code() {
+    let (_tmp, root) = workspace();
+    let text = std::fs::read_to_string(root.join(".vscode/extensions.json")).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(json["recommendations"][0], "rust-lang.rust-analyzer");
+}
+
+#[test]
+fn a_symlink_out_of_the_pack_is_refused_by_init_and_dev_check() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pack = tmp.path().join("pack");
+    copy_dir(&fixture("basic"), &pack);
+    let secret = tmp.path().join("secret.rs");
+    std::fs::write(&secret, "// SECRET outside the pack\nfn main() {}\n").unwrap();
+    let sol = pack.join("solutions/00_basics/failing_test.rs");
+    std::fs::remove_file(&sol).unwrap();
+    std::os::unix::fs::symlink(&secret, &sol).unwrap();
+    let out = bin().args(["dev", "check"]).arg(&pack).assert().code(1);
+    let all = text(&out.get_output().stdout) + &text(&out.get_output().stderr);
+    assert!(
+        all.contains("solutions/00_basics/failing_test.rs") && all.contains("outside the pack"),
+        "{all}"
+    );
+    assert!(!all.contains("SECRET"), "{all}");
+    let ws = tmp.path().join("ws");
+    let out = bin()
+        .args(["init", "--no-watch", "--pack"])
+        .arg(&pack)
+        .arg(&ws)
+        .assert()
+        .code(1);
+    assert!(text(&out.get_output().stderr).contains("outside the pack"));
+    assert!(!ws.exists(), "nothing was written");
+}
+
+#[test]
+fn an_exercise_named_like_a_cargo_build_folder_is_refused_with_line_and_column() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pack = tmp.path().join("pack");
+    copy_dir(&fixture("basic"), &pack);
+    let info = std::fs::read_to_string(pack.join("info.toml")).unwrap();
+    std::fs::write(
+        pack.join("info.toml"),
+        info.replacen("name = \"failing_test\"", "name = \"deps\"", 1),
+    )
+    .unwrap();
+    for args in [&["dev", "check"][..], &["init", "--no-watch", "--pack"]] {
+        let mut cmd = bin();
+        cmd.args(args).arg(&pack);
+        if args[0] == "init" {
+            cmd.arg(tmp.path().join("ws"));
+        }
+        let out = cmd.assert().code(1);
+        let err = text(&out.get_output().stderr);
+        assert!(
+            err.contains("info.toml:17:8") && err.contains("\"deps\"") && err.contains("cargo"),
+            "{args:?}: {err}"
+        );
+    }
+}
+
+#[test]
+fn solution_diff_needs_no_diff_binary() {
+    let (_tmp, root) = workspace();
+    solve(&root, "00_basics/compile_error.rs");
+    in_ws(&root).arg("run").assert().success();
+    std::fs::write(
+        root.join("exercises/00_basics/compile_error.rs"),
+        std::fs::read_to_string(fixture("basic").join("solutions/00_basics/compile_error.rs"))
+            .unwrap()
+            .replace("42", "41 + 1"),
+    )
+    .unwrap();
+    let empty = tempfile::tempdir().unwrap();
+    let out = in_ws(&root)
+        .env("PATH", empty.path())
+        .args(["--color", "never", "solution", "compile_error", "--diff"])
+        .assert()
+        .success();
+    let stdout = text(&out.get_output().stdout);
+    assert!(
+        stdout.starts_with("--- yours\n+++ solution\n@@"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("-") && stdout.contains("41 + 1"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn completions_are_generated_for_each_shell() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = bin().args(["completions", shell]).assert().success();
+        let script = text(&out.get_output().stdout);
+        assert!(
+            script.contains("backlings") && script.contains("verify"),
+            "{shell}"
+        );
+    }
+    bin().args(["completions", "cmd"]).assert().code(2);
+}
+
+#[test]
+fn verify_on_a_read_only_state_folder_prints_the_summary_then_a_warning() {
+    let (_tmp, root) = workspace();
+    solve(&root, "00_basics/compile_error.rs");
+    let out = with_read_only(
+        &root,
+        &root.join(".backlings"),
+        &["verify", "compile_error", "failing_test"],
+    );
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(stdout.contains("1/2 exercises pass"), "{stdout}");
+    assert!(stderr.contains("progress could not be saved"), "{stderr}");
 }

@@ -425,3 +425,50 @@ fn watch_mode_never_passes_an_edited_test_and_the_learner_is_told_how_to_restore
     std::fs::write(file(&root), solution_text()).unwrap();
     t.wait_for("success once the tests are as shipped", passed);
 }
+
+#[test]
+fn a_search_that_matches_nothing_then_up_does_not_crash_the_list() {
+    let (_tmp, root) = workspace();
+    let t = Tmux::start(&root, "");
+    t.keys(&["l"]);
+    t.wait_for("the list", |s| s.contains("Enter jump there"));
+    t.keys(&["/", "z", "z", "z", "Escape"]);
+    t.wait_for("the empty search", |s| s.contains("nothing matches"));
+    t.keys(&["k", "Up", "Down", "j", "Enter", "x"]);
+    t.keys(&["Escape"]);
+    t.keys(&["q"]);
+    t.assert_clean_exit(0);
+}
+
+#[test]
+fn a_corrupt_state_file_is_reported_on_the_screen_not_under_it() {
+    let (_tmp, root) = workspace();
+    std::fs::write(root.join(".backlings/state.toml"), "garbage = [").unwrap();
+    let t = Tmux::start(&root, "");
+    let s = t.wait_for("the note", |s| s.contains("could not be read"));
+    assert!(s.contains("note:"), "shown as part of the frame:\n{s}");
+    t.keys(&["q"]);
+    t.assert_clean_exit(0);
+}
+
+#[test]
+fn drawing_never_reads_or_repairs_the_state_file() {
+    let (_tmp, root) = workspace();
+    let t = Tmux::start(&root, "");
+    let path = root.join(".backlings/state.toml");
+    std::fs::write(&path, "garbage = [").unwrap();
+    // Frames that change nothing in the state: the list, opened and closed.
+    for _ in 0..3 {
+        t.keys(&["l"]);
+        t.wait_for("the list", |s| s.contains("Enter jump there"));
+        t.keys(&["Escape"]);
+        t.wait_for("the exercise again", |s| s.contains("h hint"));
+    }
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        "garbage = [",
+        "a redraw repaired the state file"
+    );
+    t.keys(&["q"]);
+    t.assert_clean_exit(0);
+}

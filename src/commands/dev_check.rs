@@ -390,9 +390,11 @@ pub fn lock(term: &Term, pack_dir: &Path) -> Result<i32> {
     let pkg = dir.join("target").join("backlings-dev-check").join("lock");
     std::fs::create_dir_all(pkg.join("src"))
         .context(|| format!("cannot create {}", pkg.display()))?;
-    write_atomic(&pkg.join("src/main.rs"), b"fn main() {}\n")?;
+    write_atomic(&pkg.join("src/main.rs"), b"fn main() {}\n")
+        .context(|| format!("cannot write {}", pkg.join("src/main.rs").display()))?;
     let manifest = manifest::with_bins(&pack.deps_toml(), &[("lock".into(), "src/main.rs".into())]);
-    write_atomic(&pkg.join("Cargo.toml"), manifest.as_bytes())?;
+    write_atomic(&pkg.join("Cargo.toml"), manifest.as_bytes())
+        .context(|| format!("cannot write {}", pkg.join("Cargo.toml").display()))?;
     let _ = std::fs::remove_file(pkg.join("Cargo.lock"));
     let status = std::process::Command::new("cargo")
         .args(["generate-lockfile", "-q"])
@@ -403,7 +405,8 @@ pub fn lock(term: &Term, pack_dir: &Path) -> Result<i32> {
         return Err(Error::new("cargo generate-lockfile failed")
             .help("check deps.toml, and that crates.io is reachable"));
     }
-    let lock = std::fs::read(pkg.join("Cargo.lock"))?;
+    let lock = std::fs::read(pkg.join("Cargo.lock"))
+        .context(|| format!("cannot read {}", pkg.join("Cargo.lock").display()))?;
     write_atomic(&dir.join("deps.lock"), &lock).context(|| "cannot write deps.lock".into())?;
     term.line(&format!("Wrote {}", dir.join("deps.lock").display()));
     Ok(0)

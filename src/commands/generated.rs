@@ -78,11 +78,14 @@ pub fn run(
         bins.push((ex.name.clone(), format!("src/{}.rs", ex.name)));
     }
     let lock = pack.deps_lock().unwrap_or_default();
-    write_atomic(
-        &pkg.join("Cargo.toml"),
-        manifest::with_bins(&pack.deps_toml(), &bins).as_bytes(),
-    )?;
-    write_atomic(&pkg.join("Cargo.lock"), &lock)?;
+    let manifest = manifest::with_bins(&pack.deps_toml(), &bins);
+    for (name, bytes) in [
+        ("Cargo.toml", manifest.as_bytes()),
+        ("Cargo.lock", &lock[..]),
+    ] {
+        let path = pkg.join(name);
+        write_atomic(&path, bytes).context(|| format!("cannot write {}", path.display()))?;
+    }
     let bar = term.progress_bar(
         exercises.len() as u64,
         &format!(

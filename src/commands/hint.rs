@@ -1,15 +1,16 @@
+use super::show_warnings;
 use crate::error::Result;
-use crate::state::State;
+use crate::progress::Progress;
 use crate::term::Term;
 use crate::workspace::Workspace;
-use console::style;
-
-const LEVELS: [&str; 3] = ["nudge", "concept", "near-solution"];
 
 pub fn hint(term: &Term, name: Option<&str>, all: bool) -> Result<i32> {
     let ws = Workspace::find()?;
+    let progress = Progress::new(&ws);
     // sync: a curriculum update shows up here as it does in watch mode.
-    let state = ws.sync()?;
+    let state = progress.sync();
+    show_warnings(term, &progress);
+    let state = state?;
     let ex = super::pick(&ws, &state, name)?;
     let n = ex.hints.len();
     if n == 0 {
@@ -23,29 +24,18 @@ pub fn hint(term: &Term, name: Option<&str>, all: bool) -> Result<i32> {
         vec![seen.min(n - 1)]
     };
     for &i in &shown {
-        term.line(&render(ex, i));
+        term.line(&Term::hint(ex, i));
     }
-    let last = *shown.last().unwrap();
+    let last = shown.last().copied().unwrap_or(0);
     if !all && last + 1 == n && seen >= n {
         term.line("That was the last hint. `backlings hint --all` shows every level.");
     }
-    State::update(&ws, |s| {
-        let e = s.entry(&ex.name);
-        e.hints_seen = e.hints_seen.max(last as u32 + 1);
-    })?;
+    // The hint is shown either way; only the next level is lost if this cannot be saved.
+    if let Err(e) = progress.hint_seen(&ex.name, last) {
+        term.warn(&format!(
+            "the hint level could not be saved, so the next `backlings hint` shows this one again: {}",
+            e.message
+        ));
+    }
     Ok(0)
-}
-
-/// "Hint 2/3 (concept): ..."
-pub fn render(ex: &crate::pack::Exercise, i: usize) -> String {
-    let level = LEVELS.get(i).copied().unwrap_or("more");
-    let head = style(format!(
-        "Hint {}/{} ({level}) for {}:",
-        i + 1,
-        ex.hints.len(),
-        ex.name
-    ))
-    .cyan()
-    .bold();
-    format!("{head}\n{}\n", ex.hints[i].trim_end())
 }

@@ -1,5 +1,6 @@
 use crate::error::{Error, Result};
 use crate::pack::Exercise;
+use crate::progress::Progress;
 use crate::term::Term;
 use crate::workspace::Workspace;
 use console::style;
@@ -42,7 +43,10 @@ struct JsonExercise<'a> {
 pub fn list(term: &Term, filter: Filter, json: bool) -> Result<i32> {
     let ws = Workspace::find()?;
     // sync: a curriculum update shows up here as it does in watch mode.
-    let state = ws.sync()?;
+    let progress = Progress::new(&ws);
+    let state = progress.sync();
+    super::show_warnings(term, &progress);
+    let state = state?;
     let info = &ws.pack.info;
     if let Some(t) = &filter.topic
         && !info

@@ -1,34 +1,50 @@
 //! One module per command. Each returns the process exit code.
+//! Watch mode is one of them (`crate::watch`); it shares nothing with the others but
+//! `progress`, `exec` and `term`, so neither side imports the other.
 mod dev_check;
 mod doctor;
 mod generated;
-pub mod hint;
-pub mod list;
-pub mod reset;
+mod hint;
+mod list;
+mod reset;
 mod run;
 mod solution;
-pub mod verify;
+mod verify;
 
 use crate::cli::{Cli, Command, DevCommand};
-use crate::error::Result;
+use crate::error::{Context, Error, Result};
 use crate::pack::Pack;
+use crate::progress::Progress;
 use crate::term::Term;
 use crate::workspace::{Workspace, init};
 
 pub fn dispatch(cli: Cli, term: &Term) -> Result<i32> {
-    match cli.command {
-        None => crate::watch::run(&Workspace::find()?, term, &cli.watch),
-        Some(Command::Watch(args)) => crate::watch::run(&Workspace::find()?, term, &args),
-        Some(Command::Init {
+    let before = cli.watch;
+    let Some(command) = cli.command else {
+        return crate::watch::run(&Workspace::find()?, term, &before);
+    };
+    if before.any() && !command.watches() {
+        return Err(Error::usage(
+            "--poll and --manual only apply to watch mode, not to this command",
+        )
+        .help("watch with `backlings --poll` or `backlings --manual`; leave them out otherwise"));
+    }
+    match command {
+        Command::Watch(args) => {
+            let args = before.merge(args).map_err(Error::usage)?;
+            crate::watch::run(&Workspace::find()?, term, &args)
+        }
+        Command::Init {
             dir,
             no_watch,
             pack,
-        }) => {
+        } => {
             let pack = match pack {
                 Some(p) => Pack::from_dir(&p)?,
                 None => Pack::embedded()?,
             };
             let ws = init::create(&dir, pack)?;
+            Progress::new(&ws).start()?;
             term.line(ws.pack.info.welcome_message.trim_end());
             term.line(&format!(
                 "\nCreated your workspace in {}.",
@@ -42,17 +58,18 @@ pub fn dispatch(cli: Cli, term: &Term) -> Result<i32> {
                 ));
                 return Ok(0);
             }
-            std::env::set_current_dir(&ws.root)?;
-            crate::watch::run(&ws, term, &Default::default())
+            std::env::set_current_dir(&ws.root)
+                .context(|| format!("cannot change to {}", ws.root.display()))?;
+            crate::watch::run(&ws, term, &before)
         }
-        Some(Command::Run { name }) => run::run(term, name.as_deref()),
-        Some(Command::Hint { name, all }) => hint::hint(term, name.as_deref(), all),
-        Some(Command::List {
+        Command::Run { name } => run::run(term, name.as_deref()),
+        Command::Hint { name, all } => hint::hint(term, name.as_deref(), all),
+        Command::List {
             pending,
             done,
             topic,
             json,
-        }) => list::list(
+        } => list::list(
             term,
             list::Filter {
                 pending,
@@ -61,33 +78,39 @@ pub fn dispatch(cli: Cli, term: &Term) -> Result<i32> {
             },
             json,
         ),
-        Some(Command::Reset {
+        Command::Reset {
             name,
             all,
             yes,
             tests,
-        }) => reset::reset(term, name.as_deref(), all, yes, tests),
-        Some(Command::Verify { jobs, names }) => verify::verify(term, jobs, &names),
-        Some(Command::Solution { name, diff }) => solution::solution(term, &name, diff),
-        Some(Command::Doctor) => doctor::doctor(term),
-        Some(Command::Dev(DevCommand::Check {
+        } => reset::reset(term, name.as_deref(), all, yes, tests),
+        Command::Verify { jobs, names } => verify::verify(term, jobs, &names),
+        Command::Solution { name, diff } => solution::solution(term, &name, diff),
+        Command::Doctor => doctor::doctor(term),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            let mut out = std::io::stdout();
+            clap_complete::generate(shell, &mut Cli::command(), "backlings", &mut out);
+            Ok(0)
+        }
+        Command::Dev(DevCommand::Check {
             pack_dir,
             repeat,
             jobs,
             only,
             generated,
-        })) => dev_check::check(
+        }) => dev_check::check(
             term,
             &pack_dir,
             dev_check::Options {
                 repeat,
-                jobs: jobs_or_cores(jobs),
+                jobs: crate::cli::jobs(jobs, usize::MAX),
                 only,
                 generated,
             },
         ),
-        Some(Command::Dev(DevCommand::Lock { pack_dir })) => dev_check::lock(term, &pack_dir),
-        Some(Command::Dev(DevCommand::Mutant {
+        Command::Dev(DevCommand::Lock { pack_dir }) => dev_check::lock(term, &pack_dir),
+        Command::Dev(DevCommand::Mutant {
             name,
             slug,
             file,
@@ -95,7 +118,7 @@ pub fn dispatch(cli: Cli, term: &Term) -> Result<i32> {
             why,
             cheat,
             pack,
-        })) => dev_check::mutant(
+        }) => dev_check::mutant(
             term,
             &pack,
             dev_check::NewMutant {
@@ -110,9 +133,11 @@ pub fn dispatch(cli: Cli, term: &Term) -> Result<i32> {
     }
 }
 
-pub fn jobs_or_cores(jobs: Option<usize>) -> usize {
-    jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
-        .max(1)
+/// Shows what the state loader repaired (a corrupt file moved aside) on stderr.
+fn show_warnings(term: &Term, progress: &Progress) {
+    for w in progress.take_warnings() {
+        term.warn(&w);
+    }
 }
 
 /// The exercise named on the command line, or the current one.

@@ -22,16 +22,13 @@ pub fn parse(text: &str) -> TestReport {
     let mut lines = text.lines().peekable();
     let mut in_failures = false;
     let mut current: Option<(String, String)> = None;
+    // Output that bypassed libtest's capture, glued to a result row, by test name.
+    let mut stray: Vec<(String, String)> = Vec::new();
     while let Some(line) = lines.next() {
-        if let Some(rest) = line.strip_prefix("test ")
-            && let Some((name, outcome)) = rest.rsplit_once(" ... ")
-        {
-            let outcome = match outcome.trim() {
-                "ok" => Outcome::Ok,
-                "FAILED" => Outcome::Failed,
-                o if o.starts_with("ignored") => Outcome::Ignored,
-                _ => continue,
-            };
+        if let Some((name, outcome, glued)) = result_row(line) {
+            if !glued.is_empty() {
+                stray.push((name.to_string(), glued));
+            }
             report.results.push((name.to_string(), outcome));
             continue;
         }
@@ -72,7 +69,45 @@ pub fn parse(text: &str) -> TestReport {
     if let Some(f) = current.take() {
         report.failures.push(f);
     }
+    // A failing test's stray output belongs with its failure, where the learner looks.
+    for (name, glued) in stray {
+        let failed = report
+            .results
+            .iter()
+            .any(|(n, o)| *n == name && *o == Outcome::Failed);
+        match report.failures.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, out)) => out.insert_str(0, &format!("{glued}\n")),
+            None if failed => report.failures.push((name, format!("{glued}\n"))),
+            None => {}
+        }
+    }
     report
+}
+
+/// A `test NAME ... OUTCOME` row. Output that bypassed libtest's capture and has no final
+/// newline gets glued onto it: before the row when tests run in parallel
+/// (`no newlinetest x ... FAILED`), or before the outcome when they run one by one
+/// (`test x ... no newlineFAILED`). Returns the name, the outcome and the glued text.
+fn result_row(line: &str) -> Option<(&str, Outcome, String)> {
+    line.match_indices("test ").find_map(|(start, _)| {
+        let rest = &line[start + "test ".len()..];
+        let (name, tail) = rest.split_once(" ... ")?;
+        if name.is_empty() || name.contains(char::is_whitespace) {
+            return None;
+        }
+        let tail = tail.trim_end();
+        let (before, outcome) = if let Some(b) = tail.strip_suffix("FAILED") {
+            (b, Outcome::Failed)
+        } else if let Some(b) = tail.strip_suffix("ok") {
+            (b, Outcome::Ok)
+        } else if let Some(i) = tail.find("ignored") {
+            (&tail[..i], Outcome::Ignored)
+        } else {
+            return None;
+        };
+        let glued = format!("{}{before}", &line[..start]);
+        Some((name, outcome, glued))
+    })
 }
 
 impl TestReport {
@@ -146,6 +181,38 @@ mod tests {
         let list = text.find("test tests::a ... ok").unwrap();
         assert!(failure < list, "{text}");
         assert!(!text.contains("hello from a"));
+    }
+
+    /// Real libtest output of a test that writes "no newline" straight to stdout (past the
+    /// capture) and then panics, beside a passing test: run in parallel and one by one.
+    #[test]
+    fn output_without_a_newline_does_not_hide_the_failed_row() {
+        let parallel = "\nrunning 2 tests\nno newlinetest a_prints_no_newline ... FAILED\ntest b_ok ... ok\n\nfailures:\n\n---- a_prints_no_newline stdout ----\n\nthread 'a_prints_no_newline' (18649) panicked at u.rs:3:5:\nboom\nnote: run with `RUST_BACKTRACE=1` environment variable to display a backtrace\n\n\nfailures:\n    a_prints_no_newline\n\ntest result: FAILED. 1 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.10s\n\n";
+        let serial = parallel.replace(
+            "no newlinetest a_prints_no_newline ... FAILED",
+            "test a_prints_no_newline ... no newlineFAILED",
+        );
+        for text in [parallel, &serial] {
+            let r = parse(text);
+            assert_eq!(
+                r.results,
+                vec![
+                    ("a_prints_no_newline".to_string(), Outcome::Failed),
+                    ("b_ok".to_string(), Outcome::Ok)
+                ],
+                "{text}"
+            );
+            assert!(
+                r.failures[0].1.starts_with("no newline\n"),
+                "{:?}",
+                r.failures
+            );
+            assert!(r.failures[0].1.contains("boom"));
+        }
+        assert_eq!(
+            parse("test x ... gluedok\n").results,
+            vec![("x".to_string(), Outcome::Ok)]
+        );
     }
 
     #[test]

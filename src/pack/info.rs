@@ -119,6 +119,27 @@ impl Locator<'_> {
     }
 }
 
+/// Why cargo (or a learner's OS) cannot take `name` as a bin target of the workspace, if so.
+/// cargo forbids bins named after its build folders, the package's own crate name would
+/// clash, and Windows cannot create files with its reserved device names.
+pub fn reserved_name(name: &str) -> Option<&'static str> {
+    const CARGO_DIRS: [&str; 4] = ["deps", "examples", "build", "incremental"];
+    const WINDOWS: [&str; 4] = ["con", "prn", "aux", "nul"];
+    let device = |prefix: &str| {
+        name.strip_prefix(prefix)
+            .is_some_and(|n| n.len() == 1 && matches!(n.as_bytes()[0], b'1'..=b'9'))
+    };
+    if CARGO_DIRS.contains(&name) {
+        Some("cargo reserves it for a folder of its build directory")
+    } else if name == super::PACKAGE.replace('-', "_") {
+        Some("it is the crate name of the learner's workspace package")
+    } else if WINDOWS.contains(&name) || device("com") || device("lpt") {
+        Some("it is a reserved device name on Windows")
+    } else {
+        None
+    }
+}
+
 pub fn is_valid_name(s: &str) -> bool {
     !s.is_empty()
         && s.bytes()
@@ -178,6 +199,12 @@ impl Info {
                 return Err(loc.err(
                     e.name.span(),
                     format!("exercise name {name:?} must use only a-z, 0-9 and _"),
+                ));
+            }
+            if let Some(why) = reserved_name(name) {
+                return Err(loc.err(
+                    e.name.span(),
+                    format!("exercise name {name:?} cannot be used: {why}; choose another name"),
                 ));
             }
             if !names.insert(name.clone()) {
@@ -317,6 +344,25 @@ mod tests {
                 .message
                 .contains("order")
         );
+    }
+
+    #[test]
+    fn rejects_names_cargo_reserves_with_line_and_column() {
+        for name in [
+            "deps",
+            "examples",
+            "build",
+            "incremental",
+            "backlings_exercises",
+            "con",
+            "lpt1",
+        ] {
+            let err = parse(&ex(name, "00_intro")).unwrap_err();
+            assert_eq!((err.line, err.column), (8, 8), "{name}: {err}");
+            assert!(err.message.contains("cannot be used"), "{err}");
+        }
+        assert!(parse(&ex("builder", "00_intro")).is_ok());
+        assert!(parse(&ex("com10", "00_intro")).is_ok());
     }
 
     #[test]

@@ -11,6 +11,10 @@ use crate::error::{Context, Error, Result};
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
+/// The name of the Cargo package every pack is built as: the learner's workspace, and the
+/// packages `dev check` generates.
+pub const PACKAGE: &str = "backlings-exercises";
+
 mod embedded {
     include!(concat!(env!("OUT_DIR"), "/embedded.rs"));
 }
@@ -54,10 +58,60 @@ impl Pack {
         let dir = dir
             .canonicalize()
             .context(|| format!("cannot resolve {}", dir.display()))?;
-        Ok(Pack {
+        let pack = Pack {
             info,
             source: Source::Dir(dir),
-        })
+        };
+        pack.check_inside()?;
+        Ok(pack)
+    }
+
+    /// Every file the pack ships, relative to its root.
+    fn shipped_files(&self) -> Vec<String> {
+        let mut files: Vec<String> = ["info.toml", "deps.toml", "deps.lock"]
+            .map(String::from)
+            .into();
+        for ex in &self.info.exercises {
+            files.push(ex.path());
+            files.push(ex.solution_path());
+        }
+        files
+    }
+
+    /// Refuses a pack whose files lead outside its folder (a symlink to `/etc/passwd` as a
+    /// solution would be compiled, printed and copied to learners).
+    fn check_inside(&self) -> Result<()> {
+        let Source::Dir(dir) = &self.source else {
+            return Ok(());
+        };
+        for rel in self.shipped_files() {
+            let path = dir.join(&rel);
+            let Ok(real) = path.canonicalize() else {
+                continue; // missing files are reported where they are needed
+            };
+            if !real.starts_with(dir) {
+                return Err(Error::new(format!(
+                    "{rel} in the pack {} leads outside the pack (to {}): a pack must contain its own files",
+                    dir.display(),
+                    real.display()
+                ))
+                .help(format!("replace the symlink {} with a copy of the file", path.display())));
+            }
+        }
+        Ok(())
+    }
+
+    /// Copies what a learner's workspace needs (info.toml, deps, exercises, solutions) to
+    /// `dest`, so that the workspace keeps working when the pack folder moves.
+    pub fn copy_to(&self, dest: &Path) -> Result<()> {
+        for rel in self.shipped_files() {
+            if let Some(bytes) = self.file(&rel) {
+                let to = dest.join(&rel);
+                crate::fsutil::write_atomic(&to, &bytes)
+                    .context(|| format!("cannot write {}", to.display()))?;
+            }
+        }
+        Ok(())
     }
 
     /// The folder a pack was read from, or `None` for the embedded one.

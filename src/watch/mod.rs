@@ -6,10 +6,10 @@ mod screen;
 mod terminal;
 
 use crate::cli::WatchArgs;
-use crate::commands::{hint, reset, verify};
-use crate::error::Result;
+use crate::error::{Context, Result};
 use crate::exec::{self, ExecError, Verdict, process::Cancel};
 use crate::pack::Exercise;
+use crate::progress::Progress;
 use crate::state::State;
 use crate::term::Term;
 use crate::workspace::Workspace;
@@ -36,7 +36,7 @@ enum Event {
 
 enum Outcome {
     Run(Result<Verdict, ExecError>),
-    CheckAll(Result<Vec<Verdict>>),
+    CheckAll(Result<(Vec<Verdict>, Result<State>)>),
 }
 
 struct Job {
@@ -48,6 +48,10 @@ struct Job {
 
 struct App<'a> {
     ws: &'a Workspace,
+    progress: Progress<'a>,
+    /// The state as the last change left it: what the screen shows. Drawing never reads or
+    /// repairs the state file.
+    state: State,
     term: &'a Term,
     tx: Sender<Event>,
     screen: Screen,
@@ -71,10 +75,12 @@ pub fn run(ws: &Workspace, term: &Term, args: &WatchArgs) -> Result<i32> {
     } else {
         How::Events
     };
-    let state = ws.sync()?;
+    let progress = Progress::new(ws);
+    let state = progress.sync()?;
     let (tx, rx) = mpsc::channel();
     let _watch = files::watch(&ws.root.join("exercises"), how, tx.clone(), Event::File)?;
-    terminal::forward_signals(tx.clone(), Event::Signal)?;
+    terminal::forward_signals(tx.clone(), Event::Signal)
+        .context(|| "cannot install the handlers for Ctrl-C and SIGTERM".into())?;
     let raw = if term.interactive {
         terminal::RawMode::enable()
     } else {
@@ -85,6 +91,8 @@ pub fn run(ws: &Workspace, term: &Term, args: &WatchArgs) -> Result<i32> {
     let current = state.current(&ws.pack.info).clone();
     let mut app = App {
         ws,
+        progress,
+        state,
         term,
         tx,
         screen: Screen::new(term.clone(), how),
@@ -100,7 +108,9 @@ pub fn run(ws: &Workspace, term: &Term, args: &WatchArgs) -> Result<i32> {
     app.start_run(true);
     let mut next_check = Instant::now() + SAFETY_NET;
     while app.quit.is_none() {
-        app.screen.draw(ws, &app.current, app.job.is_some());
+        app.show_warnings();
+        let done = app.state.done_count(&ws.pack.info);
+        app.screen.draw(ws, &app.current, app.job.is_some(), done);
         let wake = app.due.map_or(next_check, |d| d.min(next_check));
         match rx.recv_timeout(wake.saturating_duration_since(Instant::now())) {
             Ok(event) => app.handle(event),
@@ -120,13 +130,33 @@ pub fn run(ws: &Workspace, term: &Term, args: &WatchArgs) -> Result<i32> {
     if let Some(job) = app.job.take() {
         job.cancel.cancel();
     }
-    app.add_time_spent();
+    let saved = app.add_time_spent();
     drop(raw);
-    app.screen.goodbye();
+    app.screen
+        .goodbye(saved.err().map(|e| e.message).as_deref());
     Ok(app.quit.unwrap_or(0))
 }
 
 impl App<'_> {
+    /// What the state loader repaired goes on the screen, never to stderr under it.
+    fn show_warnings(&mut self) {
+        if let Some(w) = self.progress.take_warnings().pop() {
+            self.screen.notice = Some(w);
+        }
+    }
+
+    /// Keeps the state a change returned, or shows why the change failed.
+    fn keep(&mut self, result: Result<State>) {
+        match result {
+            Ok(state) => self.state = state,
+            Err(e) => {
+                let help = e.help.map(|h| format!(" ({h})")).unwrap_or_default();
+                self.screen.notice =
+                    Some(format!("progress could not be saved: {}{help}", e.message));
+            }
+        }
+    }
+
     fn handle(&mut self, event: Event) {
         match event {
             Event::File(path) => {
@@ -216,8 +246,9 @@ impl App<'_> {
         }
         self.generation += 1;
         let cancel = Cancel::default();
-        let (ws, tx, generation, color) = (
+        let (ws, store, tx, generation, color) = (
             self.ws.clone(),
+            self.progress.store(),
             self.tx.clone(),
             self.generation,
             self.term.color,
@@ -225,9 +256,8 @@ impl App<'_> {
         let job_cancel = cancel.clone();
         std::thread::spawn(move || {
             let all: Vec<&Exercise> = ws.pack.info.exercises.iter().collect();
-            let jobs = crate::commands::jobs_or_cores(None);
-            let result = verify::check_all(
-                &ws,
+            let jobs = crate::cli::jobs(None, all.len());
+            let result = Progress::with_store(&ws, store).check_all(
                 &indicatif::ProgressBar::hidden(),
                 color,
                 &all,
@@ -250,10 +280,16 @@ impl App<'_> {
     fn verdict(&mut self, verdict: Verdict, content: Option<Vec<u8>>) {
         self.last_run = content;
         let ex = self.current.clone();
-        let rec = match crate::progress::record(self.ws, &ex, &verdict) {
+        let rec = match self.progress.record(&ex, &verdict) {
             Ok(r) => r,
-            Err(e) => return self.screen.error(e),
+            Err(e) => {
+                // The verdict first: a full disk must not swallow it.
+                self.screen.verdict(&ex, verdict, None);
+                self.keep(Err(e));
+                return;
+            }
         };
+        self.state = rec.state.clone();
         let skipped = matches!(verdict, Verdict::NeedsService { .. });
         self.screen.verdict(&ex, verdict, rec.solution.as_deref());
         if rec.all_done {
@@ -276,9 +312,10 @@ impl App<'_> {
         }
     }
 
-    fn checked_all(&mut self, result: Result<Vec<Verdict>>) {
+    fn checked_all(&mut self, result: Result<(Vec<Verdict>, Result<State>)>) {
         match result {
-            Ok(verdicts) => {
+            Ok((verdicts, saved)) => {
+                self.keep(saved);
                 let failing: Vec<(String, String)> = self
                     .ws
                     .pack
@@ -294,8 +331,7 @@ impl App<'_> {
                 } else {
                     self.screen.check_all_result(failing, verdicts.len());
                     // Whatever verify decided is current now (the first pending one).
-                    let state = State::load(&self.ws.root);
-                    let name = state.current(&self.ws.pack.info).name.clone();
+                    let name = self.state.current(&self.ws.pack.info).name.clone();
                     if name != self.current.name {
                         self.switch_to(&name);
                     }
@@ -312,10 +348,8 @@ impl App<'_> {
         };
         // One state write for both: it sits between a pass and the next exercise's build.
         let (left, secs) = (self.current.name.clone(), self.take_time_spent());
-        let _ = State::update(self.ws, |s| {
-            s.entry(&left).time_spent_secs += secs;
-            s.current = Some(ex.name.clone());
-        });
+        let moved = self.progress.move_to(&ex.name, &left, secs);
+        self.keep(moved);
         self.stamp = files::stamp(&self.ws.path(&ex.path()));
         self.current = ex;
         self.last_run = None;
@@ -330,9 +364,10 @@ impl App<'_> {
             .as_secs()
     }
 
-    fn add_time_spent(&mut self) {
+    /// On the way out; the goodbye says whether it worked.
+    fn add_time_spent(&mut self) -> Result<State> {
         let (name, secs) = (self.current.name.clone(), self.take_time_spent());
-        let _ = State::update(self.ws, |s| s.entry(&name).time_spent_secs += secs);
+        self.progress.add_time(&name, secs)
     }
 
     /// If the file changed without any event, file events are not arriving here: run anyway
@@ -358,20 +393,17 @@ impl App<'_> {
     fn key(&mut self, key: Key) {
         match std::mem::replace(&mut self.screen.mode, Mode::Normal) {
             Mode::Normal => self.normal_key(key),
-            Mode::List(mut list) => {
-                let info = &self.ws.pack.info;
-                match list.key(key, info) {
-                    screen::ListAction::Stay => self.screen.mode = Mode::List(list),
-                    screen::ListAction::Close => {}
-                    screen::ListAction::Jump(name) => self.switch_to(&name),
-                    screen::ListAction::Reset(name) => {
-                        self.screen.mode = Mode::ConfirmReset {
-                            name,
-                            back_to_list: Some(list),
-                        }
+            Mode::List(mut list) => match list.key(key) {
+                screen::ListAction::Stay => self.screen.mode = Mode::List(list),
+                screen::ListAction::Close => {}
+                screen::ListAction::Jump(name) => self.switch_to(&name),
+                screen::ListAction::Reset(name) => {
+                    self.screen.mode = Mode::ConfirmReset {
+                        name,
+                        back_to_list: Some(list),
                     }
                 }
-            }
+            },
             Mode::ConfirmReset { name, back_to_list } => {
                 if key == Key::Char('y') || key == Key::Char('Y') {
                     self.reset(&name);
@@ -388,11 +420,10 @@ impl App<'_> {
             Key::Char('q') => self.quit = Some(0),
             Key::Char('h') => self.next_hint(),
             Key::Char('l') => {
-                let state = State::load(&self.ws.root);
                 self.screen.mode = Mode::List(screen::List::new(
                     &self.ws.pack.info,
                     &self.current.name,
-                    state,
+                    self.state.clone(),
                 ));
             }
             Key::Char('r') => self.start_run(true),
@@ -404,7 +435,7 @@ impl App<'_> {
                 }
             }
             Key::Char('n') => {
-                let state = State::load(&self.ws.root);
+                let state = &self.state;
                 let info = &self.ws.pack.info;
                 if !state.is_done(&self.current.name) {
                     self.screen.notice = Some(format!(
@@ -435,20 +466,19 @@ impl App<'_> {
             .hint_level
             .filter(|_| self.screen.hint.is_some())
             .map_or(0, |l| (l + 1) % ex.hints.len());
-        self.screen.hint = Some(hint::render(ex, shown));
+        self.screen.hint = Some(Term::hint(ex, shown));
         self.screen.hint_level = Some(shown);
-        let _ = State::update(self.ws, |s| {
-            let e = s.entry(&ex.name);
-            e.hints_seen = e.hints_seen.max(shown as u32 + 1);
-        });
+        let seen = self.progress.hint_seen(&ex.name, shown);
+        self.keep(seen);
     }
 
     fn reset(&mut self, name: &str) {
         let Ok(ex) = self.ws.exercise(name).cloned() else {
             return;
         };
-        match reset::reset_one(self.ws, &ex) {
-            Ok(backup) => {
+        match self.progress.reset_one(&ex) {
+            Ok((backup, state)) => {
+                self.state = state;
                 self.screen.banner = Some(match backup {
                     Some(b) => format!(
                         "Reset {}. Your version is saved in {}",

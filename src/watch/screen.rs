@@ -105,7 +105,9 @@ impl Screen {
         self.status = Status::Error(format!("{}{help}", e.message));
     }
 
-    pub fn draw(&mut self, ws: &Workspace, current: &Exercise, busy: bool) {
+    /// Draws a frame from what it is given: `done` is the count the watch loop holds. It never
+    /// reads the state file.
+    pub fn draw(&mut self, ws: &Workspace, current: &Exercise, busy: bool, done: usize) {
         let (rows, cols) = console::Term::stdout().size();
         let body = match &self.mode {
             Mode::List(list) => list.render(rows as usize),
@@ -129,7 +131,6 @@ impl Screen {
         let _ = out.flush();
         drop(out);
         if matches!(self.mode, Mode::Normal | Mode::ConfirmReset { .. }) {
-            let state = State::load(&ws.root);
             let total = ws.pack.info.exercises.len() as u64;
             let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stdout());
             bar.set_style(
@@ -137,7 +138,7 @@ impl Screen {
                     .expect("valid template")
                     .progress_chars("#>-"),
             );
-            bar.set_position(state.done_count(&ws.pack.info) as u64);
+            bar.set_position(done as u64);
             bar.abandon();
             let mut out = std::io::stdout().lock();
             let _ = write!(out, "{}", self.keys_line());
@@ -238,9 +239,13 @@ impl Screen {
         )
     }
 
-    pub fn goodbye(&self) {
+    /// The last words; `not_saved` says why the state could not be saved, if it could not.
+    pub fn goodbye(&self, not_saved: Option<&str>) {
         let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "\nProgress saved. Run `backlings` to continue.");
+        let _ = match not_saved {
+            None => writeln!(out, "\nProgress saved. Run `backlings` to continue."),
+            Some(why) => writeln!(out, "\nProgress could not be saved: {why}"),
+        };
     }
 }
 
@@ -306,9 +311,9 @@ impl List {
             .collect()
     }
 
-    pub fn key(&mut self, key: Key, _info: &Info) -> ListAction {
-        let visible = self.visible();
-        let pos = visible.iter().position(|&i| i == self.cursor).unwrap_or(0);
+    /// Acts on one key. Every index comes from `visible()`, which may be empty (a search that
+    /// matches nothing), so every lookup goes through `get`.
+    pub fn key(&mut self, key: Key) -> ListAction {
         if self.searching {
             match key {
                 Key::Enter | Key::Esc => self.searching = false,
@@ -318,26 +323,39 @@ impl List {
                 Key::Char(c) => self.filter.push(c),
                 _ => {}
             }
-            if let Some(&first) = self.visible().first()
-                && !self.visible().contains(&self.cursor)
+            let visible = self.visible();
+            if let Some(&first) = visible.first()
+                && !visible.contains(&self.cursor)
             {
                 self.cursor = first;
             }
             return ListAction::Stay;
         }
+        let visible = self.visible();
+        let pos = visible.iter().position(|&i| i == self.cursor);
+        let selected = pos.map(|_| self.rows[self.cursor].0.clone());
         match key {
             Key::Up | Key::Char('k') => {
-                self.cursor = visible[pos.saturating_sub(1).min(visible.len().saturating_sub(1))]
+                if let Some(&i) = visible.get(pos.unwrap_or(0).saturating_sub(1)) {
+                    self.cursor = i;
+                }
             }
-            Key::Down | Key::Char('j') if !visible.is_empty() => {
-                self.cursor = visible[(pos + 1).min(visible.len() - 1)]
+            Key::Down | Key::Char('j') => {
+                let next = pos.map_or(0, |p| (p + 1).min(visible.len().saturating_sub(1)));
+                if let Some(&i) = visible.get(next) {
+                    self.cursor = i;
+                }
             }
             Key::Char('/') => self.searching = true,
-            Key::Enter if visible.contains(&self.cursor) => {
-                return ListAction::Jump(self.rows[self.cursor].0.clone());
+            Key::Enter => {
+                if let Some(name) = selected {
+                    return ListAction::Jump(name);
+                }
             }
-            Key::Char('x') if visible.contains(&self.cursor) => {
-                return ListAction::Reset(self.rows[self.cursor].0.clone());
+            Key::Char('x') => {
+                if let Some(name) = selected {
+                    return ListAction::Reset(name);
+                }
             }
             Key::Esc | Key::Char('q') | Key::Char('l') => return ListAction::Close,
             _ => {}
@@ -389,5 +407,95 @@ impl List {
             s.push_str("  (nothing matches)\n");
         }
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info() -> Info {
+        let mut text = String::from(
+            "format_version = 1\nwelcome_message = \"hi\"\nfinal_message = \"bye\"\n[[phases]]\nname = \"p\"\ntitle = \"P\"\n",
+        );
+        for (name, topic) in [("alpha", "00_a"), ("beta", "00_a"), ("gamma", "01_b")] {
+            text.push_str(&format!(
+                "[[exercises]]\nname = \"{name}\"\ntopic = \"{topic}\"\nphase = \"p\"\nhints = [\"h\"]\n"
+            ));
+        }
+        Info::parse(&text, "info.toml").unwrap()
+    }
+
+    #[test]
+    fn up_after_a_search_that_matches_nothing_does_not_panic() {
+        let info = info();
+        let mut list = List::new(&info, "beta", State::default());
+        for key in [
+            Key::Char('/'),
+            Key::Char('z'),
+            Key::Char('z'),
+            Key::Char('z'),
+            Key::Esc,
+        ] {
+            list.key(key);
+        }
+        for key in [
+            Key::Char('k'),
+            Key::Up,
+            Key::Down,
+            Key::Char('j'),
+            Key::Enter,
+            Key::Char('x'),
+        ] {
+            assert!(matches!(list.key(key), ListAction::Stay));
+        }
+        assert!(list.render(10).contains("nothing matches"));
+    }
+
+    /// Thousands of random key sequences (a seeded xorshift, so a failure reproduces): no key
+    /// in any order may panic, and Enter/x only ever name an exercise that is shown.
+    #[test]
+    fn no_key_sequence_panics() {
+        let info = info();
+        let keys = [
+            Key::Up,
+            Key::Down,
+            Key::Enter,
+            Key::Esc,
+            Key::Backspace,
+            Key::Char('/'),
+            Key::Char('x'),
+            Key::Char('j'),
+            Key::Char('k'),
+            Key::Char('a'),
+            Key::Char('z'),
+            Key::Char('0'),
+            Key::Char('_'),
+            Key::Char('q'),
+            Key::Char('l'),
+        ];
+        let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for _ in 0..5000 {
+            let start = ["alpha", "beta", "gamma", "gone"][(next() % 4) as usize];
+            let mut list = List::new(&info, start, State::default());
+            let len = next() % 40;
+            for _ in 0..len {
+                let key = keys[(next() % keys.len() as u64) as usize];
+                match list.key(key) {
+                    ListAction::Jump(name) | ListAction::Reset(name) => {
+                        assert!(info.exercise(&name).is_some());
+                        assert!(list.visible().contains(&list.cursor));
+                    }
+                    ListAction::Close | ListAction::Stay => {}
+                }
+                let _ = list.render((next() % 50) as usize);
+            }
+        }
     }
 }

@@ -1,10 +1,9 @@
 //! `backlings init`: writes a learner workspace and builds its dependencies once.
-use super::{DIR, MARKER, Workspace, WorkspaceFile, manifest};
+use super::{DIR, MARKER, PACK_COPY, Workspace, WorkspaceFile, manifest};
 use crate::error::{Context, Error, Result};
 use crate::exec::{cargo, process::Cancel};
 use crate::fsutil::write_atomic;
 use crate::pack::Pack;
-use crate::state::State;
 use crate::term::Term;
 use std::collections::HashSet;
 use std::path::Path;
@@ -38,6 +37,14 @@ pub fn create(dir: &Path, pack: Pack) -> Result<Workspace> {
         write("Cargo.lock", &lock)?;
     }
     write(".gitignore", b"/target\n")?;
+    // rust-analyzer is what makes every exercise file light up in VS Code.
+    write(
+        ".vscode/extensions.json",
+        b"{\n  \"recommendations\": [\"rust-lang.rust-analyzer\"]\n}\n",
+    )?;
+    if pack.dir().is_some() {
+        pack.copy_to(&root.join(PACK_COPY))?;
+    }
     let file = WorkspaceFile {
         pack: pack.dir().map(Path::to_path_buf),
     };
@@ -45,14 +52,7 @@ pub fn create(dir: &Path, pack: Pack) -> Result<Workspace> {
         MARKER,
         toml::to_string(&file).expect("serializes").as_bytes(),
     )?;
-    let ws = Workspace { root, pack };
-    State::update(&ws, |s| {
-        s.current = Some(ws.pack.info.exercises[0].name.clone());
-        for ex in &ws.pack.info.exercises {
-            s.entry(&ex.name);
-        }
-    })?;
-    Ok(ws)
+    Ok(Workspace { root, pack })
 }
 
 /// Builds every dependency of the exercises once, with a progress bar that counts crates, so

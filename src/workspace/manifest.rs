@@ -1,10 +1,8 @@
 //! The learner workspace's Cargo.toml: one `[[bin]]` per exercise, the pack's dependency set,
 //! the curriculum's lints, and build settings chosen by measurement (see scripts/bench).
-use crate::pack::Pack;
+use crate::pack::{PACKAGE, Pack};
 use std::fmt::Write as _;
 use std::path::Path;
-
-pub const PACKAGE: &str = "backlings-exercises";
 
 /// The learner's manifest. Bins whose file is missing are left out, so that one deleted
 /// exercise cannot break cargo for all the others.

@@ -11,10 +11,14 @@ use std::path::{Path, PathBuf};
 
 pub const DIR: &str = ".backlings";
 const MARKER: &str = ".backlings/workspace.toml";
+/// A copy of a pack given to `init --pack`, for when the pack folder moves away.
+const PACK_COPY: &str = ".backlings/pack";
 
 #[derive(Serialize, Deserialize, Default)]
 struct WorkspaceFile {
     /// A pack folder this workspace was created from; none means the embedded curriculum.
+    /// Read from there while it exists, so that an author's edits show up; from the copy
+    /// in `.backlings/pack` once it is gone.
     pack: Option<PathBuf>,
 }
 
@@ -37,7 +41,11 @@ impl Workspace {
             .context(|| format!("cannot read {MARKER}"))?;
         let file: WorkspaceFile = toml::from_str(&text)
             .context(|| format!("{} is not valid", root.join(MARKER).display()))?;
+        let copy = root.join(PACK_COPY);
         let pack = match &file.pack {
+            Some(dir) if !dir.join("info.toml").exists() && copy.join("info.toml").is_file() => {
+                Pack::from_dir(&copy)?
+            }
             Some(dir) => Pack::from_dir(dir)?,
             None => Pack::embedded()?,
         };
@@ -58,15 +66,15 @@ impl Workspace {
 
     pub fn exercise(&self, name: &str) -> Result<&Exercise> {
         self.pack.info.exercise(name).ok_or_else(|| {
-            let close: Vec<&str> = self
+            let mut close: Vec<(f64, &str)> = self
                 .pack
                 .info
                 .exercises
                 .iter()
-                .map(|e| e.name.as_str())
-                .filter(|n| n.contains(name) || name.contains(*n))
-                .take(3)
+                .filter_map(|e| Some((similarity(name, &e.name)?, e.name.as_str())))
                 .collect();
+            close.sort_by(|a, b| b.0.total_cmp(&a.0));
+            let close: Vec<&str> = close.into_iter().take(3).map(|(_, n)| n).collect();
             let help = if close.is_empty() {
                 "see `backlings list` for every name".to_string()
             } else {
@@ -74,51 +82,6 @@ impl Workspace {
             };
             Error::new(format!("there is no exercise named {name:?}")).help(help)
         })
-    }
-
-    /// Adopts exercises that a newer curriculum introduced (ones the state has never seen):
-    /// writes their files, records them as pending, and, when they come before the current
-    /// exercise or the learner had finished the current one, makes the first of them current,
-    /// so that a learner who updates backlings goes straight to the new topic. A file the learner deleted stays deleted, and learner
-    /// files are never overwritten. Rewrites Cargo.toml if it changed. Returns the state.
-    pub fn sync(&self) -> Result<crate::state::State> {
-        use crate::state::State;
-        let info = &self.pack.info;
-        let unseen = |s: &State| {
-            info.exercises
-                .iter()
-                .position(|e| !s.exercises.contains_key(&e.name))
-        };
-        let mut state = State::load(&self.root);
-        if unseen(&state).is_some() {
-            let (updated, ()) = State::update(self, |s| {
-                let current = s.current.as_deref().and_then(|n| info.index_of(n));
-                // Someone who finished everything sits on a done exercise: move them on too.
-                let current_done = s.current.as_deref().is_some_and(|n| s.is_done(n));
-                let first_new = unseen(s);
-                for ex in &info.exercises {
-                    if s.exercises.contains_key(&ex.name) {
-                        continue;
-                    }
-                    let path = self.path(&ex.path());
-                    if !path.exists()
-                        && let Ok(bytes) = self.pack.pristine(ex)
-                    {
-                        // Best effort: a file that cannot be written shows up as missing.
-                        let _ = write_atomic(&path, &bytes);
-                    }
-                    s.entry(&ex.name);
-                }
-                if let (Some(cur), Some(new)) = (current, first_new)
-                    && (new < cur || current_done)
-                {
-                    s.current = Some(info.exercises[new].name.clone());
-                }
-            })?;
-            state = updated;
-        }
-        self.sync_manifest()?;
-        Ok(state)
     }
 
     pub fn sync_manifest(&self) -> Result<()> {
@@ -129,5 +92,34 @@ impl Workspace {
                 .context(|| format!("cannot write {}", path.display()))?;
         }
         Ok(())
+    }
+}
+
+/// How close `name` is to what was typed, if close enough to suggest. Jaro-Winkler (the
+/// string distance clap's own "did you mean" uses) weighs transpositions and a shared start,
+/// so it catches typos and half-typed names, where plain substrings matched unrelated names.
+fn similarity(typed: &str, name: &str) -> Option<f64> {
+    let score = strsim::jaro_winkler(typed, name);
+    (!typed.is_empty() && score >= 0.8).then_some(score)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::similarity;
+
+    fn is_close(typed: &str, name: &str) -> bool {
+        similarity(typed, name).is_some()
+    }
+
+    #[test]
+    fn suggestions_are_close_names_not_substrings() {
+        assert!(is_close("failing", "failing_test"));
+        assert!(is_close("compile_eror", "compile_error"));
+        assert!(
+            !is_close("", "failing_test"),
+            "empty input gets no suggestion"
+        );
+        assert!(!is_close("t", "failing_test"), "one letter is not a name");
+        assert!(!is_close("floods", "compile_error"));
     }
 }

@@ -103,3 +103,36 @@ pub fn processes_in(root: &Path) -> Vec<String> {
     }
     found
 }
+
+/// Runs `backlings ARGS` in `root` while `dir` is read-only, as on a full or read-only disk.
+/// Root ignores file modes, so as root `dir` becomes a read-only bind mount in a mount
+/// namespace of the command's own (`unshare -m`); otherwise its mode is taken away for
+/// the command's duration.
+pub fn with_read_only(root: &Path, dir: &Path, args: &[&str]) -> std::process::Output {
+    let bin = assert_cmd::cargo::cargo_bin("backlings");
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        let script = r#"mount --bind "$0" "$0" && mount -o remount,bind,ro "$0" && exec "$@""#;
+        let out = std::process::Command::new("unshare")
+            .args(["-m", "sh", "-c", script])
+            .arg(dir)
+            .arg(&bin)
+            .args(args)
+            .current_dir(root)
+            .env_remove("NO_COLOR")
+            .output()
+            .expect("these tests need unshare (util-linux) when run as root");
+        return out;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(dir).unwrap().permissions().mode();
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o555)).unwrap();
+    let out = std::process::Command::new(&bin)
+        .args(args)
+        .current_dir(root)
+        .env_remove("NO_COLOR")
+        .output()
+        .unwrap();
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode)).unwrap();
+    out
+}
