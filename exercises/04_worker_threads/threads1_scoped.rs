@@ -1,38 +1,36 @@
 // threads1_scoped: threads that borrow
 //
-// `std::thread::spawn` needs a `'static` closure: the thread may outlive the function, so it
-// cannot borrow the function's local data, and you end up cloning into `Arc`s.
-// `std::thread::scope` guarantees that every thread it starts is joined before it returns, so
-// the threads may borrow local data directly. This is Node's `worker_threads` without the
-// message copying.
+// `std::thread::spawn` needs a `'static` closure: the new thread may outlive the function, so
+// it cannot borrow anything from its caller. `std::thread::scope` joins every thread it starts
+// before it returns, so those threads may borrow the caller's data in place. (Node's
+// `worker_threads` get a structured clone of their `workerData`; scoped threads need no copy.)
 //
-// Why it matters: a checksum over a large upload buffer ran on one core. Splitting it across
-// cores with `spawn` meant copying the buffer into an `Arc` first; a scope borrows it in place.
+// Why it matters: a checksum over an upload ran on one core. The handler only had a borrowed
+// `&[u64]` of the body, so `thread::spawn` meant copying it first: `data.to_vec()`, or
+// `Arc::<[u64]>::from(data)`, which clones every element. (`Arc::new(vec)` copies no buffer: it
+// moves the Vec's pointer, length and capacity into the Arc, but you must own the Vec.) A scope
+// splits the borrowed slice across cores with no copy at all.
 //
-// What to do: make `parallel_sum` compile by using `thread::scope`: one scoped thread per
-// chunk, 4 chunks in all. Run `backlings hint` if you are stuck.
+// Production caveat: `thread::scope` blocks its caller until every thread in it has finished
+// (and panics if a thread that it joined for you panicked). Never call it straight from async
+// code: it would stall the runtime's thread (threads2 and the quiz show the way out).
+//
+// What to do: make `parallel_sum` compile, with its parts running at the same time: start one
+// thread per part inside `thread::scope`. Run `backlings hint` if you are stuck.
 
-use std::collections::HashSet;
-use std::sync::Mutex;
-use std::thread::{self, ThreadId};
+use std::thread;
 
-pub const THREADS: usize = 4;
-
-/// Sums `data` on `THREADS` threads and records which threads did the work.
-pub fn parallel_sum(data: &[u64], workers: &Mutex<HashSet<ThreadId>>) -> u64 {
-    // Round up, so that 4 chunks cover every element even when the length is not a multiple.
-    let chunk = data.len().div_ceil(THREADS).max(1);
-    // TODO: this does not compile: `thread::spawn` needs 'static data, and `part` and
-    // `workers` are borrowed. Start the threads inside `thread::scope(|s| ...)` with
-    // `s.spawn(...)` instead.
+/// Sums `data` in `parts` parts (at least 1), each on its own thread, all running at once.
+/// `sum_part` sums one part.
+pub fn parallel_sum(data: &[u64], parts: usize, sum_part: &(dyn Fn(&[u64]) -> u64 + Sync)) -> u64 {
+    // Round up, so that `parts` chunks cover every element.
+    let chunk = data.len().div_ceil(parts).max(1);
+    // TODO: this does not compile: `thread::spawn` needs `'static` data, and `part` and
+    // `sum_part` are borrowed. Start the threads inside `thread::scope(|s| ...)` with
+    // `s.spawn(...)` instead, all of them before joining any.
     let handles: Vec<_> = data
         .chunks(chunk)
-        .map(|part| {
-            thread::spawn(move || {
-                workers.lock().unwrap().insert(thread::current().id());
-                part.iter().sum::<u64>()
-            })
-        })
+        .map(|part| thread::spawn(move || sum_part(part)))
         .collect();
     handles.into_iter().map(|h| h.join().unwrap()).sum()
 }
@@ -43,32 +41,91 @@ fn main() {}
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::{Condvar, Mutex};
+    use std::time::Duration;
 
-    #[test]
-    fn the_sum_is_right_and_four_threads_did_it() {
-        let data: Vec<u64> = (1..=1001).collect();
-        let workers = Mutex::new(HashSet::new());
+    // The exact signature: a `'static` bound would reject the borrowing closures below.
+    type Signature = fn(&[u64], usize, &(dyn Fn(&[u64]) -> u64 + Sync)) -> u64;
+    const _: Signature = parallel_sum;
+
+    const WAIT: Duration = Duration::from_secs(2);
+
+    /// Each part waits here until `want` parts are inside at the same time. Parts that run one
+    /// after another never meet: the first gives up after WAIT, and the rest do not wait.
+    struct Gate {
+        want: usize,
+        state: Mutex<(usize, bool)>, // (parts that entered, someone gave up)
+        turn: Condvar,
+    }
+
+    impl Gate {
+        fn new(want: usize) -> Self {
+            let state = Mutex::new((0, false));
+            Gate {
+                want,
+                state,
+                turn: Condvar::new(),
+            }
+        }
+
+        fn enter(&self) {
+            let mut state = self.state.lock().unwrap();
+            state.0 += 1;
+            self.turn.notify_all();
+            let (mut state, waited) = self
+                .turn
+                .wait_timeout_while(state, WAIT, |s| s.0 < self.want && !s.1)
+                .unwrap();
+            if waited.timed_out() {
+                state.1 = true;
+                self.turn.notify_all();
+            }
+        }
+    }
+
+    fn check(data: &[u64], parts: usize, threads: usize) {
+        let gate = Gate::new(threads);
+        let sum_part = |part: &[u64]| -> u64 {
+            gate.enter();
+            part.iter().sum()
+        };
+        let want: u64 = data.iter().sum();
+        let got = parallel_sum(data, parts, &sum_part);
         assert_eq!(
-            parallel_sum(&data, &workers),
-            501_501,
-            "1 + .. + 1001 = 501501"
+            got,
+            want,
+            "{} numbers in {parts} parts: expected the sum {want}",
+            data.len()
         );
-        let workers = workers.into_inner().unwrap();
+        let (entered, gave_up) = gate.state.into_inner().unwrap();
         assert_eq!(
-            workers.len(),
-            THREADS,
-            "expected exactly {THREADS} worker threads"
+            entered,
+            threads,
+            "{} numbers in {parts} parts (chunks of len.div_ceil(parts)): expected {threads} calls of sum_part, one per thread, got {entered}",
+            data.len()
         );
         assert!(
-            !workers.contains(&thread::current().id()),
-            "the work must run on other threads, not on the caller's"
+            !gave_up,
+            "the {threads} parts never ran at the same time (a part waited {WAIT:?} for the others): start every thread before you join any"
         );
     }
 
     #[test]
-    fn small_inputs_work_too() {
-        let workers = Mutex::new(HashSet::new());
-        assert_eq!(parallel_sum(&[5, 6], &workers), 11, "expected 11");
-        assert_eq!(parallel_sum(&[], &workers), 0, "the sum of nothing is 0");
+    fn four_parts_of_1001_run_at_once() {
+        let data: Vec<u64> = (1..=1001).collect();
+        check(&data, 4, 4);
+    }
+
+    #[test]
+    fn three_parts_of_10_run_at_once() {
+        let data: Vec<u64> = (0..10).map(|i| i * i + 7).collect();
+        check(&data, 3, 3);
+    }
+
+    #[test]
+    fn tiny_inputs_work_too() {
+        // Two numbers in up to 4 parts: chunks of 1, so 2 threads.
+        check(&[5, 6], 4, 2);
+        check(&[], 4, 0);
     }
 }
