@@ -10,21 +10,15 @@
 // a little with each request until the container is OOM-killed, like a Node service holding
 // closures in a global map.
 //
+// A caveat: a `Weak` does not keep the value alive, but it does keep the `Rc`'s allocation (the
+// two counters and the space for the value) until the last `Weak` is gone. Millions of
+// forgotten `Weak`s are a leak too, only a smaller one.
+//
 // What to do: store the child's `parent` as a `Weak<Node>` (`Rc::downgrade` when linking,
 // `upgrade()` when reading). Run `backlings hint` if you are stuck.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::rc::Rc;
-
-/// Counts dropped nodes, so that tests can see whether memory was freed.
-#[derive(Clone, Default)]
-pub struct DropCounter(Rc<Cell<usize>>);
-
-impl DropCounter {
-    pub fn get(&self) -> usize {
-        self.0.get()
-    }
-}
 
 /// One segment of a URL route tree, such as `api` in `/api/v1/users`.
 pub struct Node {
@@ -32,29 +26,25 @@ pub struct Node {
     // TODO: this makes a cycle (parent owns child, child owns parent). Use a `Weak<Node>`.
     parent: RefCell<Option<Rc<Node>>>,
     children: RefCell<Vec<Rc<Node>>>,
-    drops: DropCounter,
 }
 
 impl Node {
-    pub fn new(name: &str, drops: &DropCounter) -> Rc<Node> {
+    pub fn new(name: &str) -> Rc<Node> {
         Rc::new(Node {
             name: name.to_string(),
             parent: RefCell::new(None),
             children: RefCell::new(Vec::new()),
-            drops: drops.clone(),
         })
     }
 
     /// Makes `child` a child of `parent`. The parent owns its children.
     pub fn add_child(parent: &Rc<Node>, child: Rc<Node>) {
-        // TODO: store a weak reference to the parent (`Rc::downgrade`).
         *child.parent.borrow_mut() = Some(Rc::clone(parent));
         parent.children.borrow_mut().push(child);
     }
 
     /// The parent, or `None` for a root (or once the parent has been freed).
     pub fn parent(&self) -> Option<Rc<Node>> {
-        // TODO: with a `Weak`, `upgrade()` gives the parent back if it still exists.
         self.parent.borrow().clone()
     }
 
@@ -81,106 +71,159 @@ impl Node {
     }
 }
 
-impl Drop for Node {
-    fn drop(&mut self) {
-        self.drops.0.set(self.drops.0.get() + 1);
-    }
-}
-
 fn main() {}
 
 // Tests: do not edit below this line.
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::rc::Weak;
 
-    /// Builds `root -> api -> v1 -> users` and returns the root and the `users` leaf.
-    fn build(drops: &DropCounter) -> (Rc<Node>, Rc<Node>) {
-        let root = Node::new("", drops);
-        let api = Node::new("api", drops);
-        let v1 = Node::new("v1", drops);
-        let users = Node::new("users", drops);
-        Node::add_child(&root, Rc::clone(&api));
-        Node::add_child(&api, Rc::clone(&v1));
-        Node::add_child(&v1, Rc::clone(&users));
-        (root, users)
+    const API: &[&[&str]] = &[
+        &["api", "v1", "users"],
+        &["api", "v1", "orders"],
+        &["api", "v2", "users"],
+        &["health"],
+    ];
+    const ADMIN: &[&[&str]] = &[&["admin", "reports", "daily", "csv"], &["admin", "users"]];
+
+    /// Builds a tree of `routes` under an empty root. We keep only the root and a `Weak` to
+    /// every node, so the tree alone owns its nodes.
+    fn build(routes: &[&[&str]]) -> (Rc<Node>, Vec<Weak<Node>>) {
+        let root = Node::new("");
+        let mut nodes = vec![Rc::downgrade(&root)];
+        for route in routes {
+            let mut at = Rc::clone(&root);
+            for name in *route {
+                let next = match at.child(name) {
+                    Some(existing) => existing,
+                    None => {
+                        let node = Node::new(name);
+                        nodes.push(Rc::downgrade(&node));
+                        Node::add_child(&at, Rc::clone(&node));
+                        node
+                    }
+                };
+                at = next;
+            }
+        }
+        (root, nodes)
+    }
+
+    /// How many nodes are still alive: a `Weak` upgrades only while its node exists.
+    fn alive(nodes: &[Weak<Node>]) -> usize {
+        nodes.iter().filter(|n| n.upgrade().is_some()).count()
+    }
+
+    fn find(root: &Rc<Node>, route: &[&str]) -> Rc<Node> {
+        route.iter().fold(Rc::clone(root), |at, name| {
+            at.child(name).unwrap_or_else(|| {
+                panic!("the tree must keep /{} alive and findable", route.join("/"))
+            })
+        })
     }
 
     #[test]
     fn a_child_can_walk_up_to_its_parents() {
-        let drops = DropCounter::default();
-        let (root, users) = build(&drops);
-        let v1 = users
-            .parent()
-            .expect("`users` must have a parent while the tree is alive");
-        assert_eq!(v1.name, "v1", "the parent of `users` is `v1`");
-        assert_eq!(
-            users.path(),
-            "/api/v1/users",
-            "path() walks up through parent(): expected \"/api/v1/users\""
-        );
-        assert!(root.parent().is_none(), "the root has no parent");
-        assert_eq!(
-            drops.get(),
-            0,
-            "nothing may be freed while the tree is in use"
-        );
+        for routes in [API, ADMIN] {
+            let (root, nodes) = build(routes);
+            assert!(root.parent().is_none(), "the root has no parent");
+            for route in routes {
+                let leaf = find(&root, route);
+                let expected = format!("/{}", route.join("/"));
+                assert_eq!(
+                    leaf.path(),
+                    expected,
+                    "path() walks up: expected {expected:?}"
+                );
+                let mut at = leaf;
+                for depth in (0..route.len()).rev() {
+                    let up = at
+                        .parent()
+                        .unwrap_or_else(|| panic!("{:?} must have a parent", at.name));
+                    let expected = if depth == 0 {
+                        &root
+                    } else {
+                        &find(&root, &route[..depth])
+                    };
+                    assert!(
+                        Rc::ptr_eq(&up, expected),
+                        "the parent of {:?} must be the node {:?}",
+                        at.name,
+                        expected.name
+                    );
+                    at = up;
+                }
+            }
+            assert_eq!(
+                alive(&nodes),
+                nodes.len(),
+                "nothing may be freed while the tree is in use: expected {} nodes alive",
+                nodes.len()
+            );
+        }
     }
 
     #[test]
-    fn dropping_the_root_frees_the_whole_tree() {
-        let drops = DropCounter::default();
-        let (root, users) = build(&drops);
-        drop(users);
-        assert_eq!(
-            drops.get(),
-            0,
-            "the tree still owns `users`: dropping our handle must free nothing, got {} drops",
-            drops.get()
-        );
-        drop(root);
-        assert_eq!(
-            drops.get(),
-            4,
-            "after the root is dropped, all 4 nodes must be freed, got {} drops \
-             (a child that owns its parent makes a cycle that never drops)",
-            drops.get()
-        );
-    }
-
-    #[test]
-    fn the_tree_owns_its_children() {
-        let drops = DropCounter::default();
-        let (root, users) = build(&drops);
-        drop(users);
-        let leaf = root
-            .child("api")
-            .and_then(|api| api.child("v1"))
-            .and_then(|v1| v1.child("users"))
-            .expect("the tree must keep `/api/v1/users` alive after our handle is gone");
-        assert_eq!(leaf.path(), "/api/v1/users", "expected \"/api/v1/users\"");
+    fn dropping_the_root_frees_the_whole_tree_every_time() {
+        // One tree per "request", 100 requests: a leak would grow with every one of them.
+        for round in 0..100 {
+            let routes = if round % 2 == 0 { API } else { ADMIN };
+            let (root, nodes) = build(routes);
+            assert_eq!(
+                alive(&nodes),
+                nodes.len(),
+                "round {round}: the tree owns its {} nodes, so all must be alive",
+                nodes.len()
+            );
+            drop(root);
+            assert_eq!(
+                alive(&nodes),
+                0,
+                "round {round}: after the root is dropped, all {} nodes must be freed, but {} \
+                 are still alive (a child that owns its parent makes a cycle that never drops)",
+                nodes.len(),
+                alive(&nodes)
+            );
+        }
     }
 
     #[test]
     fn a_child_does_not_keep_its_parent_alive() {
-        let drops = DropCounter::default();
-        let (root, users) = build(&drops);
-        drop(root);
-        assert_eq!(
-            drops.get(),
-            3,
-            "root, `api` and `v1` are freed; only `users` lives on through our handle: \
-             expected 3 drops, got {}",
-            drops.get()
-        );
-        assert!(
-            users.parent().is_none(),
-            "`v1` was freed, so parent() must return None (Weak::upgrade fails)"
-        );
-        assert_eq!(
-            users.path(),
-            "users",
-            "a detached node's path is its own name"
-        );
+        // Keep one inner node; its subtree lives on, everything above it is freed.
+        for (routes, keep, leaf, subtree) in [
+            (API, &["api", "v1"][..], "orders", 3),
+            (ADMIN, &["admin", "reports", "daily"][..], "csv", 2),
+        ] {
+            let (root, nodes) = build(routes);
+            let kept = find(&root, keep);
+            drop(root);
+            assert_eq!(
+                alive(&nodes),
+                subtree,
+                "we hold {:?}: it and its subtree ({subtree} nodes) stay alive, every node \
+                 above it is freed. Got {} alive",
+                kept.name,
+                alive(&nodes)
+            );
+            assert!(
+                kept.parent().is_none(),
+                "the parent of {:?} was freed, so parent() must return None (Weak::upgrade fails)",
+                kept.name
+            );
+            let leaf = kept
+                .child(leaf)
+                .expect("the kept node still owns its children");
+            assert!(
+                leaf.parent().is_some_and(|p| Rc::ptr_eq(&p, &kept)),
+                "the leaf's parent is still alive: parent() must return it"
+            );
+            let expected = format!("{}/{}", kept.name, leaf.name);
+            assert_eq!(
+                leaf.path(),
+                expected,
+                "a detached subtree's paths start at its top: expected {expected:?}"
+            );
+        }
     }
 }
