@@ -4,8 +4,11 @@
 // backlings shows failing tests first and hides the output of the passing ones, so the problem
 // is at the top of the screen.
 //
-// Why it matters: HTTP status codes drive retries, alerts and dashboards. A proxy that counts
-// a made-up code 600 as a server error pages the on-call engineer for nothing.
+// Why it matters: status classes drive dashboards and alerts. Valid codes are 100 to 599
+// (RFC 9110, section 15); implementations often use 600 to 999 for their own errors. A log
+// pipeline that counts every code from 500 up as "server error" blames your servers for a
+// client's bug. Caveat: "invalid" is a label for metrics, not a verdict. RFC 9110 says a
+// client that receives an invalid code SHOULD handle the response as if it were a 5xx.
 //
 // What to do: read the failing test's message, fix `status_class`, save. From a second
 // terminal, `backlings hint` shows a hint and `backlings list` shows your progress.
@@ -57,6 +60,22 @@ mod tests {
                 "invalid",
                 "{code} is not an HTTP status code: expected \"invalid\""
             );
+        }
+    }
+
+    #[test]
+    fn every_u16_gets_the_class_of_its_first_digit() {
+        // Every possible input, so no list of special cases can pass.
+        for code in 0..=u16::MAX {
+            let want = match code / 100 {
+                1 => "informational",
+                2 => "success",
+                3 => "redirect",
+                4 => "client error",
+                5 => "server error",
+                _ => "invalid",
+            };
+            assert_eq!(status_class(code), want, "expected {code} to be {want:?}");
         }
     }
 }

@@ -7,6 +7,9 @@
 // Why it matters: the repository pattern hides storage behind an interface; tests and early
 // prototypes use an in-memory one. Generic code with associated types keeps it to one
 // implementation without losing the typed ids from the last exercise.
+// Caveat: the in-memory repo sorts `list()` itself; its SQL twin must say `ORDER BY id`.
+// Without ORDER BY, PostgreSQL returns rows "in an unspecified order" (manual, Sorting Rows),
+// and a test suite that only runs against the fake never notices.
 //
 // What to do: give `Entity` an associated type `Id` with the bounds a map key needs, make
 // `id()` return it, and key the repository's map by `E::Id`. Run `backlings hint` if stuck.
@@ -22,7 +25,7 @@ pub trait Entity {
 }
 
 pub struct InMemoryRepo<E: Entity> {
-    // TODO: key the map by the entity's own id type.
+    // TODO: key the map by the entity's own id type (and take that type in `get`).
     items: HashMap<u64, E>,
 }
 
@@ -101,43 +104,114 @@ mod tests {
         }
     }
 
+    /// An entity the tests define, keyed by a string: the repo must serve it unchanged.
+    #[derive(Debug, PartialEq)]
+    struct Product {
+        sku: &'static str,
+        stock: u32,
+    }
+
+    impl Entity for Product {
+        type Id = &'static str;
+        fn id(&self) -> &'static str {
+            self.sku
+        }
+    }
+
+    /// Generic code that relies only on what `Entity` promises about `E::Id`.
+    fn ids_in_order<E: Entity>(repo: &InMemoryRepo<E>) -> Vec<E::Id> {
+        repo.list().iter().map(|e| e.id()).collect()
+    }
+
     #[test]
-    fn users_are_stored_and_found_by_user_id() {
+    fn lookups_take_the_entitys_own_id_type() {
+        // Checked by the compiler: a user is found by a `UserId`, an order by an `OrderId`.
+        let _: fn(&InMemoryRepo<User>, UserId) -> Option<&User> = InMemoryRepo::get;
+        let _: fn(&InMemoryRepo<Order>, OrderId) -> Option<&Order> = InMemoryRepo::get;
+        let _: fn(&mut InMemoryRepo<User>, User) -> Option<User> = InMemoryRepo::insert;
         let mut users = InMemoryRepo::new();
         assert_eq!(users.insert(user(1, "ada")), None, "nothing to replace yet");
         users.insert(user(2, "grace"));
-        assert_eq!(users.get(UserId(2)).map(|u| u.name.as_str()), Some("grace"));
-        assert_eq!(users.get(UserId(3)), None, "no user 3");
+        for (id, name) in [(1, Some("ada")), (2, Some("grace")), (3, None)] {
+            assert_eq!(
+                users.get(UserId(id)).map(|u| u.name.as_str()),
+                name,
+                "user {id}: expected {name:?}"
+            );
+        }
     }
 
     #[test]
     fn insert_replaces_and_returns_the_old_entity() {
         let mut users = InMemoryRepo::new();
         users.insert(user(1, "ada"));
+        users.insert(user(2, "grace"));
         let old = users.insert(user(1, "ada lovelace"));
         assert_eq!(old, Some(user(1, "ada")), "the replaced user is returned");
         assert_eq!(
             users.get(UserId(1)).map(|u| u.name.as_str()),
             Some("ada lovelace"),
-            "the new version is stored"
+            "the new version of user 1 is stored"
         );
+        assert_eq!(
+            users.get(UserId(2)).map(|u| u.name.as_str()),
+            Some("grace"),
+            "user 2 is untouched"
+        );
+        assert_eq!(users.list().len(), 2, "still two users, not three");
     }
 
     #[test]
     fn the_same_repo_serves_orders_and_lists_them_sorted() {
-        let mut orders = InMemoryRepo::new();
-        for id in [9, 3, 7, 1, 8, 2, 6, 4, 10, 5] {
-            orders.insert(Order {
-                id: OrderId(id),
-                cents: id * 100,
-            });
+        for ids in [
+            vec![9, 3, 7, 1, 8, 2, 6, 4, 10, 5],
+            vec![400, 12, 7_000, 55],
+        ] {
+            let mut orders = InMemoryRepo::new();
+            for &id in &ids {
+                orders.insert(Order {
+                    id: OrderId(id),
+                    cents: id * 100,
+                });
+            }
+            let mut want: Vec<OrderId> = ids.iter().map(|&id| OrderId(id)).collect();
+            want.sort();
+            assert_eq!(
+                ids_in_order(&orders),
+                want,
+                "list() is sorted by id: expected {want:?}"
+            );
+            let last = ids[ids.len() - 1];
+            assert_eq!(
+                orders.get(OrderId(last)).map(|o| o.cents),
+                Some(last * 100),
+                "order {last} costs {} cents",
+                last * 100
+            );
         }
-        let ids: Vec<u64> = orders.list().iter().map(|o| o.id.0).collect();
+    }
+
+    #[test]
+    fn an_entity_with_a_string_id_uses_the_same_repo() {
+        let mut products = InMemoryRepo::new();
+        for (sku, stock) in [("pear", 3), ("apple", 10), ("kiwi", 0)] {
+            products.insert(Product { sku, stock });
+        }
+        let old = products.insert(Product {
+            sku: "kiwi",
+            stock: 5,
+        });
+        assert_eq!(old.map(|p| p.stock), Some(0), "the old kiwi had 0 in stock");
         assert_eq!(
-            ids,
-            (1..=10).collect::<Vec<_>>(),
-            "list() is sorted by id: expected 1..=10"
+            ids_in_order(&products),
+            vec!["apple", "kiwi", "pear"],
+            "list() is sorted by sku"
         );
-        assert_eq!(orders.get(OrderId(7)).map(|o| o.cents), Some(700));
+        assert_eq!(
+            products.get("kiwi").map(|p| p.stock),
+            Some(5),
+            "kiwi now has 5 in stock"
+        );
+        assert_eq!(products.get("plum"), None, "no plum");
     }
 }

@@ -8,9 +8,13 @@
 // Why it matters: a mobile client sent `{"name": "Ada"}` to rename a user, and the API wiped
 // her bio, because a missing `bio` was read as `null`. Users lost their profiles.
 //
-// What to do: make a missing `bio` deserialize to `None` and a `null` one to `Some(None)`,
-// with `#[serde(default, deserialize_with = "double_option")]` and a two-line helper. Then
-// finish `apply`. Run `backlings hint` if you are stuck.
+// Caveat: these are the rules of JSON Merge Patch (RFC 7396, `application/merge-patch+json`),
+// and so are its limits: a patch cannot set a field to an explicit `null` value (null always
+// means "remove"), and an array in the patch replaces the whole array.
+//
+// What to do: make a missing nullable field deserialize to `None` and a `null` one to
+// `Some(None)`, with `#[serde(default, deserialize_with = "double_option")]` and a two-line
+// generic helper. Then finish `apply`. Run `backlings hint` if you are stuck.
 
 use serde::{Deserialize, Deserializer};
 
@@ -18,26 +22,30 @@ use serde::{Deserialize, Deserializer};
 pub struct Profile {
     pub name: String,
     pub bio: Option<String>,
+    pub manager_id: Option<u64>,
 }
 
+/// Nullable fields: `None` = missing (keep), `Some(None)` = null (clear), `Some(Some(v))` = set.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProfilePatch {
     /// Not nullable: missing keeps it, a value sets it.
     #[serde(default)]
     pub name: Option<String>,
-    /// Nullable: `None` = missing (keep), `Some(None)` = null (clear), `Some(Some(v))` = set.
     #[serde(default, deserialize_with = "double_option")]
     pub bio: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    pub manager_id: Option<Option<u64>>,
 }
 
 /// Runs only when the key is present, so a present key always becomes `Some(...)`: `null`
 /// becomes `Some(None)`. A missing key never gets here, and `default` makes it `None`.
-fn double_option<'de, D>(d: D) -> Result<Option<Option<String>>, D::Error>
+fn double_option<'de, T, D>(d: D) -> Result<Option<Option<T>>, D::Error>
 where
+    T: Deserialize<'de>,
     D: Deserializer<'de>,
 {
-    Option::<String>::deserialize(d).map(Some)
+    Option::<T>::deserialize(d).map(Some)
 }
 
 impl ProfilePatch {
@@ -47,6 +55,9 @@ impl ProfilePatch {
         }
         if let Some(bio) = self.bio {
             profile.bio = bio;
+        }
+        if let Some(manager_id) = self.manager_id {
+            profile.manager_id = manager_id;
         }
     }
 }
@@ -58,63 +69,123 @@ fn main() {}
 mod tests {
     use super::*;
 
-    fn ada() -> Profile {
-        Profile {
-            name: "Ada".into(),
-            bio: Some("Analyst".into()),
-        }
+    /// Two starting points: every nullable field set, and every one empty.
+    fn profiles() -> [Profile; 2] {
+        [
+            Profile {
+                name: "Ada".into(),
+                bio: Some("Analyst".into()),
+                manager_id: Some(7),
+            },
+            Profile {
+                name: "Bob".into(),
+                bio: None,
+                manager_id: None,
+            },
+        ]
     }
 
-    fn patched(json: &str) -> Profile {
+    fn patched(start: &Profile, json: &str) -> Profile {
         let patch: ProfilePatch = serde_json::from_str(json).expect("the patch parses");
-        let mut p = ada();
+        let mut p = start.clone();
         patch.apply(&mut p);
         p
     }
 
+    /// Applies `json` to both profiles and expects `want(start)`.
+    fn check(json: &str, want: impl Fn(Profile) -> Profile, what: &str) {
+        for start in profiles() {
+            let want = want(start.clone());
+            assert_eq!(
+                patched(&start, json),
+                want,
+                "{json} on {start:?}: {what}, expected {want:?}"
+            );
+        }
+    }
+
     #[test]
-    fn a_missing_bio_is_kept() {
-        assert_eq!(patched("{}"), ada(), "an empty patch changes nothing");
-        assert_eq!(
-            patched(r#"{"name": "Ada L."}"#),
-            Profile {
+    fn a_missing_field_is_kept() {
+        check("{}", |p| p, "an empty patch changes nothing");
+        check(
+            r#"{"name": "Ada L."}"#,
+            |p| Profile {
                 name: "Ada L.".into(),
-                bio: Some("Analyst".into())
+                ..p
             },
-            "renaming must keep the bio"
+            "renaming keeps the bio and the manager",
         );
     }
 
     #[test]
-    fn a_null_bio_is_cleared() {
-        assert_eq!(
-            patched(r#"{"bio": null}"#),
-            Profile {
-                name: "Ada".into(),
-                bio: None
+    fn a_null_field_is_cleared() {
+        check(
+            r#"{"bio": null}"#,
+            |p| Profile { bio: None, ..p },
+            "null clears the bio and keeps the rest",
+        );
+        check(
+            r#"{"manager_id": null}"#,
+            |p| Profile {
+                manager_id: None,
+                ..p
             },
-            "null clears the bio and keeps the name"
+            "null clears the manager and keeps the rest",
         );
     }
 
     #[test]
-    fn a_bio_value_is_set() {
-        assert_eq!(
-            patched(r#"{"bio": "Countess"}"#).bio.as_deref(),
-            Some("Countess"),
-            "expected the new bio"
-        );
+    fn a_value_is_set() {
+        for (bio, manager) in [("Countess", 12), ("Engineer", 3)] {
+            check(
+                &format!(r#"{{"bio": "{bio}"}}"#),
+                |p| Profile {
+                    bio: Some(bio.into()),
+                    ..p
+                },
+                "a value sets the bio",
+            );
+            check(
+                &format!(r#"{{"manager_id": {manager}, "bio": null}}"#),
+                |p| Profile {
+                    bio: None,
+                    manager_id: Some(manager),
+                    ..p
+                },
+                "one patch sets the manager and clears the bio",
+            );
+        }
     }
 
     #[test]
     fn the_three_cases_deserialize_apart() {
-        let parse = |j: &str| serde_json::from_str::<ProfilePatch>(j).unwrap().bio;
-        assert_eq!(parse("{}"), None, "missing: None");
-        assert_eq!(parse(r#"{"bio": null}"#), Some(None), "null: Some(None)");
+        let parse = |j: &str| serde_json::from_str::<ProfilePatch>(j).unwrap();
+        let (bio, manager) = (|p: ProfilePatch| p.bio, |p: ProfilePatch| p.manager_id);
+        assert_eq!(bio(parse("{}")), None, "bio missing: None");
         assert_eq!(
-            parse(r#"{"bio": "x"}"#),
+            bio(parse(r#"{"bio": null}"#)),
+            Some(None),
+            "bio null: Some(None)"
+        );
+        assert_eq!(
+            bio(parse(r#"{"bio": "x"}"#)),
             Some(Some("x".into())),
-            "value: Some(Some(..))"
+            "bio \"x\": Some(Some(\"x\"))"
+        );
+        assert_eq!(manager(parse("{}")), None, "manager_id missing: None");
+        assert_eq!(
+            manager(parse(r#"{"manager_id": null}"#)),
+            Some(None),
+            "manager_id null: Some(None)"
+        );
+        assert_eq!(
+            manager(parse(r#"{"manager_id": 9}"#)),
+            Some(Some(9)),
+            "manager_id 9: Some(Some(9))"
+        );
+        assert!(
+            serde_json::from_str::<ProfilePatch>(r#"{"manager_id": -1}"#).is_err(),
+            "-1 is not a u64: the patch must be refused"
         );
     }
 }

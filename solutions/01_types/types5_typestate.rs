@@ -9,9 +9,13 @@
 //
 // Why it matters: a warehouse once shipped orders whose card payment had failed, because one
 // code path forgot `if order.status == Paid`. With typestate there is no such check to forget.
+// Caveat: the types guard one process. An order read back from the database has its state in
+// a column, so the loader must check that column once and pick the type (e.g. return an enum
+// of `Order<Draft>`, `Order<Submitted>`, `Order<Paid>`); the compiler cannot see rows.
 //
-// What to do: write `impl Order<Submitted> { pub fn pay(self, payment: PaymentRef) -> Order<Paid> }`.
-// The tests do not compile until it exists. Run `backlings hint` if you are stuck.
+// What to do: write `pay`, which turns an `Order<Submitted>`, and only that, into an
+// `Order<Paid>`. The tests do not compile until it exists, nor if a draft or a paid order
+// could call it. Run `backlings hint` if you are stuck.
 
 use std::marker::PhantomData;
 
@@ -114,33 +118,88 @@ fn main() {
 mod tests {
     use super::*;
 
+    /// What the probes below return: a path such as `Order::<Draft>::pay` finds these trait
+    /// methods only when `Order<Draft>` has no method of that name of its own.
+    struct Missing;
+
+    trait NoPay {
+        fn pay(self, payment: PaymentRef) -> Missing;
+    }
+    impl NoPay for Order<Draft> {
+        fn pay(self, _: PaymentRef) -> Missing {
+            Missing
+        }
+    }
+    impl NoPay for Order<Paid> {
+        fn pay(self, _: PaymentRef) -> Missing {
+            Missing
+        }
+    }
+
+    trait NoShip {
+        fn ship(self) -> Missing;
+    }
+    impl NoShip for Order<Draft> {
+        fn ship(self) -> Missing {
+            Missing
+        }
+    }
+    impl NoShip for Order<Submitted> {
+        fn ship(self) -> Missing {
+            Missing
+        }
+    }
+
+    #[test]
+    fn only_a_submitted_order_can_pay_and_only_a_paid_one_ship() {
+        // Checked by the compiler: the exact shape of each transition, taking the order by value.
+        let _: fn(Order<Submitted>, PaymentRef) -> Order<Paid> = Order::<Submitted>::pay;
+        let _: fn(Order<Paid>) -> Shipment = Order::<Paid>::ship;
+        // And its absence elsewhere: if `pay` is written for every state (`impl<S> Order<S>`),
+        // these lines find it instead of the stand-ins above, and do not compile.
+        let _: fn(Order<Draft>, PaymentRef) -> Missing = Order::<Draft>::pay;
+        let _: fn(Order<Paid>, PaymentRef) -> Missing = Order::<Paid>::pay;
+        let _: fn(Order<Draft>) -> Missing = Order::<Draft>::ship;
+        let _: fn(Order<Submitted>) -> Missing = Order::<Submitted>::ship;
+    }
+
+    fn line(sku: &str, qty: u32) -> Line {
+        Line {
+            sku: sku.into(),
+            qty,
+        }
+    }
+
     #[test]
     fn a_paid_order_ships_with_its_lines_and_payment() {
-        let submitted = Order::new().add("book", 2).add("pen", 5).submit();
-        let paid: Order<Paid> = submitted.pay(PaymentRef("pay_123".into()));
-        assert_eq!(
-            paid.payment(),
-            &PaymentRef("pay_123".into()),
-            "the payment given to pay() is kept: expected pay_123"
-        );
-        let shipment = paid.ship();
-        assert_eq!(
-            shipment,
-            Shipment {
-                lines: vec![
-                    Line {
-                        sku: "book".into(),
-                        qty: 2
-                    },
-                    Line {
-                        sku: "pen".into(),
-                        qty: 5
-                    },
-                ],
-                payment: PaymentRef("pay_123".into()),
-            },
-            "the lines travel through every state: expected book x2 and pen x5"
-        );
+        for (lines, payment) in [
+            (vec![line("book", 2), line("pen", 5)], "pay_123"),
+            (vec![line("lamp", 1)], "pay_9f"),
+        ] {
+            let mut draft = Order::new();
+            for l in &lines {
+                draft = draft.add(&l.sku, l.qty);
+            }
+            let paid: Order<Paid> = draft.submit().pay(PaymentRef(payment.into()));
+            assert_eq!(
+                paid.payment(),
+                &PaymentRef(payment.into()),
+                "the payment given to pay() is kept: expected {payment}"
+            );
+            assert_eq!(
+                paid.lines(),
+                lines,
+                "the lines survive pay(): expected {lines:?}"
+            );
+            assert_eq!(
+                paid.ship(),
+                Shipment {
+                    lines: lines.clone(),
+                    payment: PaymentRef(payment.into()),
+                },
+                "the shipment carries {lines:?} and {payment}"
+            );
+        }
     }
 
     #[test]
@@ -150,11 +209,11 @@ mod tests {
             .submit()
             .pay(PaymentRef("pay_a".into()));
         let b = Order::new()
-            .add("b", 1)
+            .add("b", 3)
             .submit()
             .pay(PaymentRef("pay_b".into()));
         assert_eq!(a.ship().payment.0, "pay_a", "expected pay_a");
-        assert_eq!(b.lines()[0].sku, "b", "expected the line b");
+        assert_eq!(b.lines(), [line("b", 3)], "expected the line b x3");
         assert_eq!(b.ship().payment.0, "pay_b", "expected pay_b");
     }
 }

@@ -10,6 +10,11 @@
 // Rust, serde checks the shape and your `validate` checks the rules; past it, the types keep
 // the guarantees, and no handler deep inside needs to check again.
 //
+// Caveat: money is integer cents, and its arithmetic is checked. `qty * cents` panics on
+// overflow in a debug build, and in a release build it silently wraps by default (the Rust
+// Reference, "Integer overflow"; Cargo's `overflow-checks`): a huge order can come out cheap.
+// `checked_mul` and `checked_add` return `None` instead, and `None` becomes a field error.
+//
 // What to do: write `validate` (it ships as `todo!()`), using the helpers given.
 // Run `backlings hint` if you are stuck.
 
@@ -96,6 +101,7 @@ pub fn parse_cents(s: &str) -> Option<u64> {
 /// - `lines[i].sku`: "must not be empty"
 /// - `lines[i].qty`: "must be between 1 and 1000"
 /// - `lines[i].unit_price`: "must be an amount like 12.34"
+/// - `lines`: "total is too large", when the sum of qty x unit_cents does not fit in a u64
 pub fn validate(req: CreateOrderRequest) -> Result<NewOrder, Vec<FieldError>> {
     let mut errors = Vec::new();
     let mut error = |field: String, message| errors.push(FieldError { field, message });
@@ -141,16 +147,19 @@ pub fn validate(req: CreateOrderRequest) -> Result<NewOrder, Vec<FieldError>> {
             });
         }
     }
-    match (customer, email) {
-        (Some(customer), Some(email)) if errors.is_empty() => {
-            let total_cents = lines.iter().map(|l| u64::from(l.qty) * l.unit_cents).sum();
-            Ok(NewOrder {
-                customer,
-                email,
-                lines,
-                total_cents,
-            })
-        }
+    let total_cents = lines.iter().try_fold(0u64, |sum, l| {
+        u64::from(l.qty).checked_mul(l.unit_cents)?.checked_add(sum)
+    });
+    if total_cents.is_none() {
+        error("lines".into(), "total is too large");
+    }
+    match (customer, email, total_cents) {
+        (Some(customer), Some(email), Some(total_cents)) if errors.is_empty() => Ok(NewOrder {
+            customer,
+            email,
+            lines,
+            total_cents,
+        }),
         _ => Err(errors),
     }
 }
@@ -166,8 +175,22 @@ mod tests {
         serde_json::from_str(json).expect("the request has the right shape")
     }
 
-    fn errors(json: &str) -> Vec<(String, &'static str)> {
-        validate(request(json))
+    /// A request for customer 1, a@b, with these `(sku, qty, unit_price)` lines.
+    fn with_lines(lines: &[(&str, i64, &str)]) -> CreateOrderRequest {
+        let lines: Vec<String> = lines
+            .iter()
+            .map(|(sku, qty, price)| {
+                format!(r#"{{"sku": "{sku}", "qty": {qty}, "unit_price": "{price}"}}"#)
+            })
+            .collect();
+        request(&format!(
+            r#"{{"customer_id": 1, "email": "a@b", "lines": [{}]}}"#,
+            lines.join(",")
+        ))
+    }
+
+    fn errors(req: CreateOrderRequest) -> Vec<(String, &'static str)> {
+        validate(req)
             .expect_err("this request is invalid")
             .into_iter()
             .map(|e| (e.field, e.message))
@@ -176,6 +199,14 @@ mod tests {
 
     fn e(field: &str, message: &'static str) -> (String, &'static str) {
         (field.to_string(), message)
+    }
+
+    fn line(sku: &str, qty: u32, unit_cents: u64) -> NewLine {
+        NewLine {
+            sku: sku.into(),
+            qty,
+            unit_cents,
+        }
     }
 
     #[test]
@@ -192,33 +223,34 @@ mod tests {
             NewOrder {
                 customer: CustomerId(7),
                 email: Email("ada@example.com".into()),
-                lines: vec![
-                    NewLine {
-                        sku: "book".into(),
-                        qty: 2,
-                        unit_cents: 1250
-                    },
-                    NewLine {
-                        sku: "pen".into(),
-                        qty: 3,
-                        unit_cents: 90
-                    },
-                ],
+                lines: vec![line("book", 2, 1250), line("pen", 3, 90)],
                 total_cents: 2770,
             },
             "2 x 12.50 + 3 x 0.90 = 27.70: expected total_cents 2770"
+        );
+        let order = validate(with_lines(&[("lamp", 1000, "3"), ("bulb", 1, "0.05")]))
+            .expect("qty 1000 is allowed");
+        assert_eq!(
+            (order.customer, order.lines, order.total_cents),
+            (
+                CustomerId(1),
+                vec![line("lamp", 1000, 300), line("bulb", 1, 5)],
+                300_005
+            ),
+            "1000 x 3.00 + 1 x 0.05: expected total_cents 300005"
         );
     }
 
     #[test]
     fn every_bad_field_is_reported_at_once() {
         assert_eq!(
-            errors(
+            errors(request(
                 r#"{"customer_id": 0, "email": "ada", "lines": [
                     {"sku": "book", "qty": 1, "unit_price": "1.00"},
-                    {"sku": " ", "qty": 0, "unit_price": "1.234"}
+                    {"sku": " ", "qty": 0, "unit_price": "1.234"},
+                    {"sku": "pen", "qty": 2, "unit_price": "0.10"}
                 ]}"#
-            ),
+            )),
             vec![
                 e("customer_id", "must be positive"),
                 e("email", "must be an email address"),
@@ -226,39 +258,89 @@ mod tests {
                 e("lines[1].qty", "must be between 1 and 1000"),
                 e("lines[1].unit_price", "must be an amount like 12.34"),
             ],
-            "expected all five errors, in field order, with the line's index"
+            "expected all five errors, in field order, with the bad line's index; good lines add none"
         );
-    }
-
-    #[test]
-    fn edge_cases() {
         assert_eq!(
-            errors(r#"{"customer_id": -3, "email": "a@b", "lines": []}"#),
+            errors(request(
+                r#"{"customer_id": -3, "email": "a@b", "lines": []}"#
+            )),
             vec![
                 e("customer_id", "must be positive"),
                 e("lines", "must not be empty")
             ],
             "a negative id and no lines: expected two errors"
         );
-        assert_eq!(
-            errors(
-                r#"{"customer_id": 1, "email": "a@b", "lines": [
-                    {"sku": "x", "qty": 1001, "unit_price": "-1"}
-                ]}"#
+    }
+
+    #[test]
+    fn each_email_rule_is_checked() {
+        for bad in ["ada", "@b", "a@", "a@b@c", "  "] {
+            let req = request(&format!(
+                r#"{{"customer_id": 5, "email": "{bad}", "lines": [{{"sku": "x", "qty": 1, "unit_price": "1"}}]}}"#
+            ));
+            assert_eq!(
+                errors(req),
+                vec![e("email", "must be an email address")],
+                "{bad:?} is not an email address: one thing before the @, one after, one @"
+            );
+        }
+    }
+
+    #[test]
+    fn each_amount_rule_is_checked() {
+        // "+1" and "1.+5" would pass `parse::<u64>()`: only the digit check refuses them.
+        for bad in [
+            "-1",
+            "+1",
+            "1.+5",
+            ".5",
+            "1.234",
+            "1a",
+            "1.5x",
+            "",
+            "18446744073709551616",
+        ] {
+            assert_eq!(
+                errors(with_lines(&[("x", 1, "2.00"), ("y", 1, bad)])),
+                vec![e("lines[1].unit_price", "must be an amount like 12.34")],
+                "{bad:?} is not an amount: digits, then at most two decimals"
+            );
+        }
+    }
+
+    #[test]
+    fn numbers_beyond_the_target_type_are_field_errors() {
+        for (qty, why) in [
+            (1001, "1001 is over the limit"),
+            (
+                4_294_967_297,
+                "2^32 + 1 does not fit in a u32 (and `as u32` makes it 1)",
             ),
-            vec![
-                e("lines[0].qty", "must be between 1 and 1000"),
-                e("lines[0].unit_price", "must be an amount like 12.34"),
-            ],
-            "qty 1001 is too many and -1 is not an amount"
-        );
-        let max = validate(request(
-            r#"{"customer_id": 1, "email": "a@b", "lines": [{"sku": "x", "qty": 1000, "unit_price": "3"}]}"#,
-        ))
-        .expect("qty 1000 is allowed");
+            (-1, "-1 is negative"),
+        ] {
+            assert_eq!(
+                errors(with_lines(&[("x", 2, "1"), ("y", qty, "1")])),
+                vec![e("lines[1].qty", "must be between 1 and 1000")],
+                "{why}: expected a qty error"
+            );
+        }
+    }
+
+    #[test]
+    fn a_total_that_overflows_is_a_field_error_not_a_panic() {
+        let too_large = [e("lines", "total is too large")];
+        // 1000 x 18446744073709551.00: each price fits in u64 cents, the product does not.
+        let product = with_lines(&[("x", 1000, "18446744073709551.00")]);
+        assert_eq!(errors(product), too_large, "qty x price overflows a u64");
+        // Two lines of 100000000000000000.00 each: 2 x 10^19 cents, over u64::MAX.
+        let sum = with_lines(&[
+            ("x", 1, "100000000000000000.00"),
+            ("y", 1, "100000000000000000.00"),
+        ]);
         assert_eq!(
-            max.total_cents, 300_000,
-            "1000 x 3.00: expected 300000 cents"
+            errors(sum),
+            too_large,
+            "the sum of two lines overflows a u64"
         );
     }
 }
