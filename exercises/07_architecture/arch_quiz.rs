@@ -3,20 +3,19 @@
 // Everything in this topic at once. `PlaceOrder` is the use case; it sees storage, payments
 // and time only through three ports. The SQLite adapter must speak the port's language: the
 // use case cannot know what `QueryReturnedNoRows` or a UNIQUE violation is, so the adapter
-// turns them into `RepoError::NotFound` and `RepoError::Conflict`. The tests then run one
-// suite against the SQLite adapter and an in-memory one, and both must give the same answers.
+// turns them into `RepoError::NotFound` and `RepoError::Conflict`. One suite of tests runs
+// against the SQLite adapter and an in-memory one: both must give the same answers.
 //
-// Why it matters: an order endpoint returned 500 for a double-clicked "Pay" button, because
-// the second insert hit the idempotency key's UNIQUE index and the raw SQLite error bubbled
-// up. With the conflict mapped, the use case answers the retry with the first order.
+// Why it matters: an order endpoint returned 500 for a double-clicked "Pay" button: the second
+// insert hit the idempotency key's UNIQUE index and the raw SQLite error bubbled up.
 //
-// Production caveat: matching on `ConstraintViolation` lumps UNIQUE, CHECK, NOT NULL and
-// FOREIGN KEY together. When a table has more than one constraint, look at the extended
-// code (`SQLITE_CONSTRAINT_UNIQUE`, 2067) or, on PostgreSQL, at SQLSTATE 23505 and the
-// constraint's name, before calling it a conflict.
+// Production caveat: only a UNIQUE violation is a conflict. SQLite's `ConstraintViolation`
+// also covers NOT NULL, CHECK and FOREIGN KEY; its extended code tells them apart
+// (`SQLITE_CONSTRAINT_UNIQUE`, 2067). PostgreSQL's equivalent is SQLSTATE 23505.
 //
 // What to do: (1) map the adapter's errors in `SqliteOrders::map`; (2) write
-// `PlaceOrder::place` with the ports only.
+// `PlaceOrder::place` with the ports only. A retry with the key of an order still being
+// paid is `InProgress`; with another amount, `KeyReused`.
 // Run `backlings hint` if you are stuck.
 
 use rusqlite::{Connection, params};
@@ -80,8 +79,8 @@ impl SqliteOrders {
 
     /// The port's language: a missing row is `NotFound`, a constraint is `Conflict`.
     fn map(e: rusqlite::Error) -> RepoError {
-        // TODO (1/2): a missing row is `NotFound` and a constraint violation is `Conflict`
-        // (`e.sqlite_error_code()`); only the rest is `Storage`.
+        // TODO (1/2): a missing row is `NotFound`; a UNIQUE violation (extended code
+        // `rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE`) is `Conflict`; the rest is `Storage`.
         RepoError::Storage(e.to_string())
     }
 
@@ -152,6 +151,10 @@ pub enum PlaceError {
     Declined(Order),
     #[error("no such order")]
     NotFound,
+    #[error("an order with this key is still being paid")]
+    InProgress,
+    #[error("this key was used for another amount")]
+    KeyReused,
     #[error("storage failed")]
     Storage,
 }
@@ -197,19 +200,25 @@ mod tests {
     use std::collections::BTreeMap;
 
     /// The in-memory adapter: the port's contract, without a database. `racing` names a key
-    /// that another request inserts (and pays) just before this one does.
+    /// that another request inserts (and has paid, or not yet) just before this one does;
+    /// `broken` makes inserts fail as storage that is down.
     #[derive(Default)]
     struct InMemoryOrders {
         rows: BTreeMap<i64, Order>,
-        racing: Option<String>,
+        racing: Option<(String, bool)>,
+        broken: bool,
     }
 
     impl Orders for InMemoryOrders {
         fn insert(&mut self, key: &str, cents: i64, placed_at: i64) -> Result<i64, RepoError> {
-            if self.racing.as_deref() == Some(key) {
-                self.racing = None;
-                let id = self.insert(key, cents, 7)?;
-                self.set_status(id, Status::Paid)?;
+            if self.broken {
+                return Err(RepoError::Storage("disk full".into()));
+            }
+            if let Some((racing, paid)) = self.racing.take_if(|(k, _)| k == key) {
+                let id = self.insert(&racing, cents, 7)?;
+                if paid {
+                    self.set_status(id, Status::Paid)?;
+                }
             }
             if self.rows.values().any(|o| o.key == key) {
                 return Err(RepoError::Conflict);
@@ -286,6 +295,7 @@ mod tests {
             ("k-zero", 0),
             ("k-negative", -5),
             ("k-2", cents + 2),
+            ("k-1", cents + 5),
         ] {
             let answer = uc.place(key, c);
             out.push((answer, uc.payments.charged.clone()));
@@ -320,19 +330,30 @@ mod tests {
                 status: Some(Status::PaymentFailed),
                 ..paid(2, "k-declined", cents + 1, now)
             };
-            assert_eq!(got[2].0, Err(PlaceError::Declined(declined.clone())));
-            assert_eq!(got[3].0, Err(PlaceError::Declined(declined.clone())));
+            let refused = Err(PlaceError::Declined(declined.clone()));
+            assert_eq!(got[2].0, refused, "a declined payment");
+            assert_eq!(got[3].0, refused, "its retry gets the same answer");
             assert_eq!(got[3].1.len(), 2, "the declined retry is not charged again");
-            assert_eq!(got[4], (Err(PlaceError::Invalid), got[3].1.clone()));
-            assert_eq!(got[5], (Err(PlaceError::Invalid), got[3].1.clone()));
-            assert_eq!(got[6].0, Ok(paid(3, "k-2", cents + 2, now)));
+            let invalid = (Err(PlaceError::Invalid), got[3].1.clone());
+            assert_eq!(got[4], invalid, "0 cents: refused, nothing charged");
+            assert_eq!(got[5], invalid, "-5 cents: refused, nothing charged");
             assert_eq!(
-                got[7].0,
+                got[6].0,
+                Ok(paid(3, "k-2", cents + 2, now)),
+                "a second order"
+            );
+            assert_eq!(
+                got[7],
+                (Err(PlaceError::KeyReused), got[6].1.clone()),
+                "k-1 again with another amount: KeyReused, and no charge"
+            );
+            assert_eq!(
+                got[8].0,
                 Ok(declined),
                 "order 2 is stored with its failed payment"
             );
             assert_eq!(
-                got[8].0,
+                got[9].0,
                 Err(PlaceError::NotFound),
                 "order 99 does not exist"
             );
@@ -360,21 +381,60 @@ mod tests {
             "a used key"
         );
         assert_eq!(repo.get(7), Err(RepoError::NotFound), "no row: NotFound");
-        assert_eq!(repo.by_key("zz"), Err(RepoError::NotFound));
-        assert_eq!(repo.set_status(7, Status::Paid), Err(RepoError::NotFound));
+        assert_eq!(repo.by_key("zz"), Err(RepoError::NotFound), "no such key");
+        assert_eq!(
+            repo.set_status(7, Status::Paid),
+            Err(RepoError::NotFound),
+            "no order 7 to update"
+        );
+        let not_null = repo
+            .conn
+            .execute(
+                "INSERT INTO orders (key, cents, placed_at) VALUES ('c', NULL, 1)",
+                [],
+            )
+            .unwrap_err();
+        assert!(
+            matches!(SqliteOrders::map(not_null), RepoError::Storage(_)),
+            "a NOT NULL violation is a bug, not a conflict: Storage"
+        );
         repo.conn.execute_batch("DROP TABLE orders").unwrap();
         assert!(
             matches!(repo.get(1), Err(RepoError::Storage(_))),
             "a missing table is a storage failure"
         );
-        assert!(matches!(repo.insert("b", 1, 1), Err(RepoError::Storage(_))));
+        assert!(
+            matches!(repo.insert("b", 1, 1), Err(RepoError::Storage(_))),
+            "an insert into a missing table is a storage failure"
+        );
+    }
+
+    #[test]
+    fn storage_that_is_down_is_a_storage_error_and_charges_nothing() {
+        for key in ["k-a", "k-b"] {
+            let orders = InMemoryOrders {
+                broken: true,
+                ..Default::default()
+            };
+            let mut uc = PlaceOrder {
+                orders,
+                payments: FakePayments::default(),
+                clock: FixedClock(1),
+            };
+            assert_eq!(
+                uc.place(key, 10),
+                Err(PlaceError::Storage),
+                "{key}: a failed insert is Storage (a 500), not a retry of an earlier order"
+            );
+            assert!(uc.payments.charged.is_empty(), "nothing is charged");
+        }
     }
 
     #[test]
     fn a_request_that_loses_the_race_answers_with_the_winners_order() {
-        for cents in [300, 45] {
+        for (cents, paid_yet) in [(300, true), (45, false)] {
             let orders = InMemoryOrders {
-                racing: Some("k-race".into()),
+                racing: Some(("k-race".into(), paid_yet)),
                 ..Default::default()
             };
             let mut uc = PlaceOrder {
@@ -382,10 +442,16 @@ mod tests {
                 payments: FakePayments::default(),
                 clock: FixedClock(100),
             };
+            let expected = if paid_yet {
+                Ok(paid(1, "k-race", cents, 7))
+            } else {
+                Err(PlaceError::InProgress)
+            };
             assert_eq!(
                 uc.place("k-race", cents),
-                Ok(paid(1, "k-race", cents, 7)),
-                "the lookup-free path: the insert conflicts, and the winner's order is the answer"
+                expected,
+                "the insert conflicts with a request that won the race; its order is the answer \
+                 (InProgress while it has no status yet)"
             );
             assert!(uc.payments.charged.is_empty(), "the loser charges nothing");
         }

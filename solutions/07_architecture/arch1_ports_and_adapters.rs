@@ -16,7 +16,8 @@
 // adapter reports that conflict and the service must treat it as "email taken" too.
 //
 // What to do: make `SignupService` generic over the port (`SignupService<R: UserRepo>`) and
-// write `signup` with the port's methods: look the email up, then insert.
+// write `signup` with the port's methods: look the email up (a known email is answered
+// without a write), then insert.
 // Run `backlings hint` if you are stuck.
 
 use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
@@ -146,13 +147,15 @@ mod tests {
     use std::collections::BTreeMap;
 
     /// An in-memory adapter: the port's contract without a database. `lose_race` makes the
-    /// next insert fail as if another signup had won between the lookup and the insert.
+    /// next insert fail as if another signup had won between the lookup and the insert;
+    /// `broken` makes storage fail: 1 = writes only, 2 = reads too.
     #[derive(Default)]
     struct InMemoryUserRepo {
         users: BTreeMap<String, User>,
         next_id: i64,
         lose_race: Cell<bool>,
-        lookups: Cell<usize>,
+        broken: Cell<u8>,
+        inserts: Cell<usize>,
     }
 
     impl InMemoryUserRepo {
@@ -166,11 +169,17 @@ mod tests {
 
     impl UserRepo for InMemoryUserRepo {
         fn find_by_email(&self, email: &str) -> Result<Option<User>, RepoError> {
-            self.lookups.set(self.lookups.get() + 1);
+            if self.broken.get() >= 2 {
+                return Err(RepoError::Storage("disk on fire".into()));
+            }
             Ok(self.users.get(email).cloned())
         }
 
         fn insert(&mut self, email: &str, name: &str) -> Result<i64, RepoError> {
+            self.inserts.set(self.inserts.get() + 1);
+            if self.broken.get() >= 1 {
+                return Err(RepoError::Storage("disk on fire".into()));
+            }
             if self.lose_race.replace(false) || self.users.contains_key(email) {
                 return Err(RepoError::Conflict);
             }
@@ -194,7 +203,7 @@ mod tests {
             Err(SignupError::EmailTaken),
             "emails are compared trimmed and lowercased: expected EmailTaken"
         );
-        assert_eq!(svc.signup("bob@example.com", "Bob"), Ok(first_id + 1));
+        assert_eq!(svc.signup("bob@example.com", "  Bob "), Ok(first_id + 1));
         assert_eq!(
             svc.signup("carol@example.com", "   "),
             Err(SignupError::EmptyName),
@@ -210,6 +219,12 @@ mod tests {
             svc.repo().find_by_email("carol@example.com").unwrap(),
             None,
             "a rejected signup stores nothing"
+        );
+        let bob = svc.repo().find_by_email("bob@example.com").unwrap();
+        assert_eq!(
+            bob.map(|u| u.name),
+            Some("Bob".to_string()),
+            "names are stored trimmed"
         );
     }
 
@@ -238,10 +253,27 @@ mod tests {
             Err(SignupError::EmailTaken),
             "the service must ask the repository, not remember emails itself"
         );
-        assert!(
-            svc.repo().lookups.get() >= 1,
-            "expected a lookup through the port"
+        assert_eq!(
+            svc.repo().inserts.get(),
+            1,
+            "the lookup already said 'taken': the service must not try to insert"
         );
+    }
+
+    #[test]
+    fn storage_that_is_down_is_a_storage_error_not_email_taken() {
+        for (broken, email) in [(1, "fay@example.com"), (2, "gus@example.com")] {
+            let repo = InMemoryUserRepo::starting_at(1);
+            repo.broken.set(broken);
+            let mut svc = SignupService::new(repo);
+            assert!(
+                matches!(
+                    svc.signup(email, "Someone"),
+                    Err(SignupError::Repo(RepoError::Storage(_)))
+                ),
+                "{email}: a failing repository is a server error, never 'email taken'"
+            );
+        }
     }
 
     #[test]

@@ -190,8 +190,10 @@ mod tests {
             .map(|_| Scripted::new(100, vec![Err(PaymentError::Unavailable)]))
             .collect();
         let up = Scripted::new(200, vec![Ok(id)]);
+        let spare = Scripted::new(50, vec![Ok("ch_spare")]);
         let mut list: Vec<&Arc<Scripted>> = down.iter().collect();
         list.push(&up);
+        list.push(&spare);
         let (checkout, mailer) = checkout(&list, now);
         let receipt = timeout(LIMIT, checkout.pay(order, 1999, "ann@example.com"))
             .await
@@ -210,9 +212,14 @@ mod tests {
             "each gateway that was down is tried once"
         );
         assert_eq!(up.calls(), 1, "the working gateway is charged once");
+        assert_eq!(
+            spare.calls(),
+            0,
+            "after a success, no later gateway may be charged: that would charge twice"
+        );
         let sent = mailer.sent.lock().unwrap().clone();
         assert_eq!(sent.len(), 1, "one receipt mail: got {sent:?}");
-        assert_eq!(sent[0].0, "ann@example.com");
+        assert_eq!(sent[0].0, "ann@example.com", "the mail goes to the buyer");
         assert!(
             sent[0].1.contains(id) && sent[0].1.contains(&now.to_string()),
             "the mail names the charge {id} and the time {now}: {:?}",
@@ -241,7 +248,11 @@ mod tests {
             Duration::from_millis(100),
             "the second gateway starts only when the first has answered (at 100 ms): charging two at once can charge twice"
         );
-        assert_eq!(start.elapsed(), Duration::from_millis(300));
+        assert_eq!(
+            start.elapsed(),
+            Duration::from_millis(300),
+            "100 ms for the first gateway, then 200 ms for the second"
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -252,7 +263,7 @@ mod tests {
         let got = timeout(LIMIT, checkout.pay(3, 100, "cy@example.com"))
             .await
             .unwrap();
-        assert_eq!(got, Err(PaymentError::Declined));
+        assert_eq!(got, Err(PaymentError::Declined), "a decline is the answer");
         assert_eq!(
             up.calls(),
             0,
@@ -266,7 +277,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn when_every_gateway_is_down_nothing_is_paid() {
-        for n in [1, 3] {
+        for n in [0, 1, 3] {
             let all: Vec<Arc<Scripted>> = (0..n)
                 .map(|_| Scripted::new(10, vec![Err(PaymentError::Unavailable)]))
                 .collect();
@@ -281,7 +292,10 @@ mod tests {
                 "{n} gateways, all down"
             );
             assert!(all.iter().all(|g| g.calls() == 1), "each is tried once");
-            assert!(mailer.sent.lock().unwrap().is_empty());
+            assert!(
+                mailer.sent.lock().unwrap().is_empty(),
+                "no mail when nothing was paid"
+            );
         }
     }
 

@@ -14,11 +14,59 @@
 // every module; teams that need the border to hold at scale split the modules into crates of
 // one Cargo workspace, so the dependency graph itself forbids the shortcut.
 //
-// What to do: `orders::place` reaches into inventory's private store, which does not compile.
+// What to do: `orders::place` (above) reaches into inventory's private store (below the tests
+// line: another team's code), which does not compile.
 // Reserve the order's lines through `InventoryApi` instead, and report a shortage as
 // `OrderError::OutOfStock`.
 // Run `backlings hint` if you are stuck.
 
+pub mod orders {
+    use super::inventory::{InventoryApi, StockError};
+
+    #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+    pub enum OrderError {
+        #[error("{sku}: only {available} left")]
+        OutOfStock { sku: String, available: u32 },
+        #[error("no such product: {0}")]
+        UnknownProduct(String),
+    }
+
+    /// Orders' own data: the orders placed so far.
+    #[derive(Default)]
+    pub struct Orders {
+        placed: Vec<Vec<(String, u32)>>,
+    }
+
+    impl Orders {
+        pub fn placed(&self) -> usize {
+            self.placed.len()
+        }
+
+        /// Places an order: its lines are reserved in inventory first. Returns its number.
+        pub fn place(
+            &mut self,
+            inventory: &mut InventoryApi,
+            lines: &[(&str, u32)],
+        ) -> Result<usize, OrderError> {
+            // Through the facade: all lines or none, and inventory's rules apply.
+            inventory.reserve(lines).map_err(|e| match e {
+                StockError::Insufficient { sku, available } => {
+                    OrderError::OutOfStock { sku, available }
+                }
+                StockError::UnknownSku(sku) => OrderError::UnknownProduct(sku),
+            })?;
+            self.placed
+                .push(lines.iter().map(|(s, q)| (s.to_string(), *q)).collect());
+            Ok(self.placed.len())
+        }
+    }
+}
+
+fn main() {}
+
+// Tests: do not edit below this line.
+
+// Inventory belongs to another team: its module is part of what the tests rely on.
 pub mod inventory {
     use std::collections::BTreeMap;
 
@@ -74,7 +122,9 @@ pub mod inventory {
         pub fn reserve(&mut self, lines: &[(&str, u32)]) -> Result<(), StockError> {
             let mut wanted: BTreeMap<&str, u32> = BTreeMap::new();
             for (sku, qty) in lines {
-                *wanted.entry(sku).or_default() += qty;
+                // Saturating: 2^32 mugs in two lines is still more than there are.
+                let total = wanted.entry(sku).or_default();
+                *total = total.saturating_add(*qty);
             }
             for (sku, qty) in &wanted {
                 let available = self
@@ -97,51 +147,6 @@ pub mod inventory {
     }
 }
 
-pub mod orders {
-    use super::inventory::{InventoryApi, StockError};
-
-    #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-    pub enum OrderError {
-        #[error("{sku}: only {available} left")]
-        OutOfStock { sku: String, available: u32 },
-        #[error("no such product: {0}")]
-        UnknownProduct(String),
-    }
-
-    /// Orders' own data: the orders placed so far.
-    #[derive(Default)]
-    pub struct Orders {
-        placed: Vec<Vec<(String, u32)>>,
-    }
-
-    impl Orders {
-        pub fn placed(&self) -> usize {
-            self.placed.len()
-        }
-
-        /// Places an order: its lines are reserved in inventory first. Returns its number.
-        pub fn place(
-            &mut self,
-            inventory: &mut InventoryApi,
-            lines: &[(&str, u32)],
-        ) -> Result<usize, OrderError> {
-            // Through the facade: all lines or none, and inventory's rules apply.
-            inventory.reserve(lines).map_err(|e| match e {
-                StockError::Insufficient { sku, available } => {
-                    OrderError::OutOfStock { sku, available }
-                }
-                StockError::UnknownSku(sku) => OrderError::UnknownProduct(sku),
-            })?;
-            self.placed
-                .push(lines.iter().map(|(s, q)| (s.to_string(), *q)).collect());
-            Ok(self.placed.len())
-        }
-    }
-}
-
-fn main() {}
-
-// Tests: do not edit below this line.
 #[cfg(test)]
 mod tests {
     use super::inventory::InventoryApi;
@@ -224,5 +229,20 @@ mod tests {
             Err(OrderError::UnknownProduct("hat".into()))
         );
         assert_eq!(inv.available("mug"), Some(3));
+    }
+
+    #[test]
+    fn quantities_beyond_u32_are_refused_not_wrapped() {
+        let mut inv = InventoryApi::with_stock(&[("mug", 3)]);
+        let mut orders = Orders::default();
+        assert_eq!(
+            orders.place(&mut inv, &[("mug", u32::MAX), ("mug", 1)]),
+            Err(OrderError::OutOfStock {
+                sku: "mug".into(),
+                available: 3
+            }),
+            "u32::MAX + 1 mugs must not wrap around to 0"
+        );
+        assert_eq!(inv.available("mug"), Some(3), "nothing was taken");
     }
 }
