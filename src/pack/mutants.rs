@@ -103,8 +103,11 @@ impl MutantFile {
         toml::from_str(text).map_err(|e| e.to_string())
     }
 
+    /// The file's text, each mutant's edits right under it with no blank line between.
     pub fn to_toml(&self) -> String {
-        toml::to_string(self).expect("mutants serialize")
+        toml::to_string(self)
+            .expect("mutants serialize")
+            .replace("\n\n[[mutant.edit]]", "\n[[mutant.edit]]")
     }
 }
 
