@@ -150,7 +150,9 @@ fn sigterm_during_dev_check_kills_its_tests() {
     copy_dir(&fixture("hostile"), &pack);
     interrupt(
         &pack,
-        &["dev", "check", ".", "--only", "loops", "--only", "forks"],
+        &[
+            "dev", "check", ".", "--jobs", "4", "--only", "loops", "--only", "forks",
+        ],
         616,
         None,
         // Two variants of each (as shipped, solution): 2 + 200 sleepers.
@@ -235,7 +237,7 @@ fn an_allocation_bomb_meets_the_memory_limit_and_gets_its_own_verdict() {
 fn control_sequences_from_tests_do_not_reach_the_terminal() {
     let (_tmp, root) = hostile_workspace("escape_codes");
     let out = in_ws(&root)
-        .args(["--color", "always", "run", "escape_codes"])
+        .args(["run", "escape_codes", "--color", "always"])
         .assert()
         .code(1);
     let out = text(&out.get_output().stdout);

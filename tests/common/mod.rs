@@ -171,7 +171,7 @@ pub fn sleepers(mark: u32) -> usize {
 
 /// Live processes that belong to a test on `root`: the `sleep MARK` markers, and anything
 /// whose command line or working directory is inside `root` (the test binaries, cargo,
-/// rustc), other than tmux's shell and its `sleep 600`.
+/// rustc), other than tmux (server and shell) and the shell's `sleep 600`.
 pub fn leftovers(root: &Path, mark: u32) -> Vec<String> {
     let marker = format!("sleep {mark}");
     let root_text = root.display().to_string();
@@ -182,7 +182,11 @@ pub fn leftovers(root: &Path, mark: u32) -> Vec<String> {
                 || p.cmdline.contains(&root_text)
                 || p.cwd.as_ref().is_some_and(|c| c.starts_with(root))
         })
-        .filter(|p| !(p.cmdline.starts_with("sh -c trap true") || p.cmdline == "sleep 600"))
+        .filter(|p| {
+            !(p.cmdline.starts_with("tmux ")
+                || p.cmdline.starts_with("sh -c trap true")
+                || p.cmdline == "sleep 600")
+        })
         .map(|p| format!("{} {}", p.pid, p.cmdline))
         .collect()
 }
