@@ -74,7 +74,12 @@ pub fn run(ws: &Workspace, term: &Term, args: &WatchArgs) -> Result<i32> {
     let state = ws.sync()?;
     let (tx, rx) = mpsc::channel();
     let _watch = files::watch(&ws.root.join("exercises"), how, tx.clone(), Event::File)?;
-    terminal::forward_signals(tx.clone(), Event::Signal)?;
+    // The first signal quits through the loop's clean-up; `lifetime` then kills the children.
+    let signals = tx.clone();
+    exec::lifetime::take_signals(move |sig| {
+        let _ = signals.send(Event::Signal(sig));
+    });
+    exec::lifetime::at_exit(terminal::restore);
     let raw = if term.interactive {
         terminal::RawMode::enable()
     } else {
