@@ -500,7 +500,7 @@ fn repeat_solutions(
                     Err(e) => failed.push((
                         round,
                         Verdict::TestsFailed {
-                            report: format!("{e:?}"),
+                            report: e.to_string(),
                         },
                     )),
                 }

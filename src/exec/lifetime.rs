@@ -24,6 +24,8 @@ struct Registry {
     groups: Vec<(i32, String)>,
     /// Set once the runner is going away: no new process may start.
     closing: bool,
+    /// Set once a signal or a panic is taking the runner down: that path exits.
+    exiting: bool,
     /// Watch mode takes the first signal itself, to quit through its own clean-up.
     listener: Option<Box<dyn Fn(i32) + Send>>,
     /// Run before a forced exit (watch mode restores the terminal).
@@ -33,6 +35,7 @@ struct Registry {
 static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
     groups: Vec::new(),
     closing: false,
+    exiting: false,
     listener: None,
     at_exit: Vec::new(),
 });
@@ -41,6 +44,21 @@ static NEXT_RUN: AtomicU64 = AtomicU64::new(1);
 fn registry() -> MutexGuard<'static, Registry> {
     // A panic while holding the lock must not stop the clean-up that follows it.
     REGISTRY.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The registry on the way out, unless this very thread holds it (a panic inside `spawn`):
+/// then the clean-up goes on without it rather than deadlock.
+fn registry_on_exit() -> Option<MutexGuard<'static, Registry>> {
+    for _ in 0..200 {
+        match REGISTRY.try_lock() {
+            Ok(g) => return Some(g),
+            Err(std::sync::TryLockError::Poisoned(e)) => return Some(e.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => {
+                std::thread::sleep(Duration::from_millis(5))
+            }
+        }
+    }
+    None
 }
 
 /// Takes ownership of the runner's children: becomes a subreaper, turns SIGINT, SIGTERM and
@@ -61,10 +79,12 @@ pub fn install() -> io::Result<()> {
             }
         }
     });
+    // A panic anywhere leaves the runner in no state to go on: after the message, the same
+    // way out as a signal, with the exit code of a panic.
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         previous(info);
-        kill_everything();
+        exit_now(101);
     }));
     Ok(())
 }
@@ -84,7 +104,7 @@ pub fn at_exit(f: fn()) {
 /// signal is already taking the runner down, waits for that path to exit instead, so that its
 /// exit code wins.
 pub fn finish() {
-    if registry().closing {
+    if registry().exiting {
         loop {
             std::thread::park();
         }
@@ -93,7 +113,13 @@ pub fn finish() {
 }
 
 fn exit_now(code: i32) -> ! {
-    let hooks = registry().at_exit.clone();
+    let hooks = match registry_on_exit() {
+        Some(mut reg) => {
+            reg.exiting = true;
+            reg.at_exit.clone()
+        }
+        None => Vec::new(),
+    };
     kill_everything();
     for f in hooks {
         f();
@@ -104,10 +130,12 @@ fn exit_now(code: i32) -> ! {
 /// Closes the registry to new processes, kills every group and every descendant, and waits
 /// until they are dead.
 fn kill_everything() {
-    let leaders: Vec<i32> = {
-        let mut reg = registry();
-        reg.closing = true;
-        reg.groups.iter().map(|(pgid, _)| *pgid).collect()
+    let leaders: Vec<i32> = match registry_on_exit() {
+        Some(mut reg) => {
+            reg.closing = true;
+            reg.groups.iter().map(|(pgid, _)| *pgid).collect()
+        }
+        None => Vec::new(),
     };
     for &pgid in &leaders {
         kill_group(pgid);
