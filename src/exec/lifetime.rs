@@ -141,7 +141,7 @@ fn kill_everything() {
         kill_group(pgid);
     }
     // Leaders stay unreaped for their owners' wait(); everything else is reaped here.
-    reap::kill_descendants(|_| true, &leaders, KILL_BOUND);
+    reap::kill_descendants(|_, _| true, &leaders, KILL_BOUND);
 }
 
 fn kill_group(pgid: i32) {
@@ -200,11 +200,12 @@ impl Group {
 
 impl Run {
     /// Kills the group, then every descendant that carries this run's token (those that left
-    /// the group), reaping the ones re-parented to the runner.
+    /// the group), waits until all of them are dead, and reaps the ones re-parented to the
+    /// runner.
     pub fn kill(&self) {
         kill_group(self.pgid);
         reap::kill_descendants(
-            |pid| reap::has_env(pid, RUN_VAR, &self.token),
+            |pid, pgid| pgid == self.pgid || reap::has_env(pid, RUN_VAR, &self.token),
             &[self.pgid],
             KILL_BOUND,
         );

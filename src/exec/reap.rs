@@ -3,12 +3,13 @@
 //! such orphans are re-parented to it and stay in its tree of descendants; elsewhere only
 //! process groups are used and these functions find nothing.
 
-/// Kills every live descendant of the runner for which `pick` holds, again and again until
-/// none is left (a fork bomb keeps forking while it is being killed), and reaps those that
-/// were re-parented to the runner, except `keep` (direct children that their owner reaps).
-/// Gives up after `bound`, which only a process stuck in the kernel could exhaust.
+/// Kills every live descendant of the runner for which `pick(pid, pgid)` holds, again and
+/// again until none is left (a fork bomb keeps forking while it is being killed), waits until
+/// each one killed is dead, and reaps those re-parented to the runner, except `keep` (direct
+/// children that their owner reaps). Gives up after `bound`, which only a process stuck in
+/// the kernel could exhaust.
 pub fn kill_descendants(
-    mut pick: impl FnMut(i32) -> bool,
+    mut pick: impl FnMut(i32, i32) -> bool,
     keep: &[i32],
     bound: std::time::Duration,
 ) {
@@ -16,14 +17,18 @@ pub fn kill_descendants(
     {
         let deadline = std::time::Instant::now() + bound;
         let me = std::process::id() as i32;
+        // Once picked, always followed: a dying process's environment may no longer be read.
+        let mut killed = std::collections::HashSet::new();
         loop {
             let live: Vec<linux::Proc> = linux::descendants(me)
                 .into_iter()
-                .filter(|p| !p.zombie && !keep.contains(&p.pid) && pick(p.pid))
+                .filter(|p| !p.zombie && !keep.contains(&p.pid))
+                .filter(|p| killed.contains(&p.pid) || pick(p.pid, p.pgid))
                 .collect();
             for p in &live {
                 // SAFETY: kill(2) touches no memory; the pid is our descendant.
                 unsafe { libc::kill(p.pid, libc::SIGKILL) };
+                killed.insert(p.pid);
             }
             for p in live.iter().filter(|p| p.ppid == me) {
                 linux::reap(p.pid, deadline);
@@ -31,6 +36,7 @@ pub fn kill_descendants(
             if live.is_empty() || std::time::Instant::now() > deadline {
                 return;
             }
+            std::thread::sleep(std::time::Duration::from_millis(1));
         }
     }
     #[cfg(not(target_os = "linux"))]
@@ -73,6 +79,7 @@ mod linux {
     pub struct Proc {
         pub pid: i32,
         pub ppid: i32,
+        pub pgid: i32,
         pub zombie: bool,
     }
 
@@ -107,9 +114,11 @@ mod linux {
         let mut rest = text.get(text.rfind(')')? + 2..)?.split_ascii_whitespace();
         let state = rest.next()?;
         let ppid = rest.next()?.parse().ok()?;
+        let pgid = rest.next()?.parse().ok()?;
         Some(Proc {
             pid,
             ppid,
+            pgid,
             zombie: state == "Z" || state == "X",
         })
     }
