@@ -95,7 +95,7 @@ pub fn take_signals(tell: impl Fn(i32) + Send + 'static) {
     registry().listener = Some(Box::new(tell));
 }
 
-/// Runs `f` before a forced exit by signal.
+/// Runs `f` before a forced exit (a second signal in watch mode, or a panic).
 pub fn at_exit(f: fn()) {
     registry().at_exit.push(f);
 }
