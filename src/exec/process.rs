@@ -300,6 +300,31 @@ mod tests {
     }
 
     #[test]
+    fn a_process_that_left_the_group_neither_survives_nor_holds_the_verdict() {
+        super::super::reap::become_subreaper();
+        let mut cmd = Command::new("sh");
+        // The escapee keeps the output pipe open; the shell exits at once, successfully.
+        cmd.args(["-c", "setsid sleep 30 & echo escaped $!"]);
+        let started = std::time::Instant::now();
+        let out = run_capped(cmd, Duration::from_secs(10), &Cancel::default()).unwrap();
+        assert_eq!(out.exit, Exit::Code(0));
+        // Before, the runner waited 2 s for the pipe and left the sleep running.
+        assert!(
+            started.elapsed() < Duration::from_millis(1500),
+            "{:?}",
+            started.elapsed()
+        );
+        let text = out.output.text();
+        let pid: i32 = text
+            .trim()
+            .strip_prefix("escaped ")
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(!running(pid), "the escaped sleep {pid} is still running");
+    }
+
+    #[test]
     fn memory_limit_applies_to_the_child() {
         let mut cmd = Command::new("sh");
         cmd.args(["-c", "ulimit -v"]);
