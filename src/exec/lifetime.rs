@@ -209,6 +209,10 @@ impl Run {
             &[self.pgid],
             KILL_BOUND,
         );
+        // Under the lock, so that a leader just spawned is known before its zombie is seen.
+        let reg = registry();
+        let leaders: Vec<i32> = reg.groups.iter().map(|(pgid, _)| *pgid).collect();
+        reap::reap_orphans(&leaders);
     }
 }
 
@@ -232,7 +236,15 @@ mod tests {
         let (mut child, group) = spawn(&mut cmd).unwrap();
         let out = std::io::read_to_string(child.stdout.take().unwrap()).unwrap();
         let escaped: i32 = out.trim().parse().unwrap();
-        assert!(reap::has_env(escaped, RUN_VAR, &group.run.token));
+        // Bounded: the sleep may still be in the middle of its execve.
+        let deadline = std::time::Instant::now() + Duration::from_secs(2);
+        while !reap::has_env(escaped, RUN_VAR, &group.run.token) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no token in {escaped}"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
         group.run().kill();
         child.wait().unwrap();
         drop(group);
@@ -241,6 +253,25 @@ mod tests {
         assert!(
             state.is_empty() || state == "Z",
             "the escaped sleep is still running: {stat}"
+        );
+    }
+
+    #[test]
+    fn orphans_that_exit_on_their_own_are_reaped() {
+        reap::become_subreaper();
+        let mut cmd = Command::new("sh");
+        // A double fork whose grandchild exits by itself, re-parented to us.
+        cmd.args(["-c", "(setsid sh -c 'echo $$' &) ; sleep 0.3"])
+            .stdout(std::process::Stdio::piped());
+        let (mut child, group) = spawn(&mut cmd).unwrap();
+        let out = std::io::read_to_string(child.stdout.take().unwrap()).unwrap();
+        let orphan: i32 = out.trim().parse().unwrap();
+        group.run().kill();
+        child.wait().unwrap();
+        drop(group);
+        assert!(
+            !std::path::Path::new(&format!("/proc/{orphan}")).exists(),
+            "the orphan {orphan} was left a zombie"
         );
     }
 }

@@ -19,6 +19,7 @@ pub fn kill_descendants(
         let me = std::process::id() as i32;
         // Once picked, always followed: a dying process's environment may no longer be read.
         let mut killed = std::collections::HashSet::new();
+        let mut quiet = 0;
         loop {
             let live: Vec<linux::Proc> = linux::descendants(me)
                 .into_iter()
@@ -33,7 +34,10 @@ pub fn kill_descendants(
             for p in live.iter().filter(|p| p.ppid == me) {
                 linux::reap(p.pid, deadline);
             }
-            if live.is_empty() || std::time::Instant::now() > deadline {
+            // Two quiet passes: a process in the middle of execve shows an empty environment
+            // for a moment, and one pass could miss it.
+            quiet = if live.is_empty() { quiet + 1 } else { 0 };
+            if quiet == 2 || std::time::Instant::now() > deadline {
                 return;
             }
             std::thread::sleep(std::time::Duration::from_millis(1));
@@ -42,6 +46,30 @@ pub fn kill_descendants(
     #[cfg(not(target_os = "linux"))]
     {
         let _ = (&mut pick, keep, bound);
+    }
+}
+
+/// Reaps the zombies re-parented to the runner: processes that left a run's group and then
+/// exited on their own, which would otherwise pile up over a long watch session. Direct
+/// children are left to their owners: those started here are `keep` (each leads its own
+/// group), and untracked ones (`Command::output`) share the runner's process group.
+pub fn reap_orphans(keep: &[i32]) {
+    #[cfg(target_os = "linux")]
+    {
+        let me = std::process::id() as i32;
+        // SAFETY: getpgrp(2) cannot fail and touches no memory.
+        let own_group = unsafe { libc::getpgrp() };
+        for p in linux::descendants(me) {
+            if p.zombie && p.ppid == me && p.pgid != own_group && !keep.contains(&p.pid) {
+                let mut status = 0;
+                // SAFETY: waitpid(2) on a zombie child that no other code waits for.
+                unsafe { libc::waitpid(p.pid, &mut status, libc::WNOHANG) };
+            }
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = keep;
     }
 }
 
