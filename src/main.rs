@@ -16,7 +16,13 @@ use clap::Parser;
 fn main() {
     let cli = cli::Cli::parse();
     let term = term::Term::new(cli.color);
-    match commands::dispatch(cli, &term) {
+    if let Err(e) = exec::lifetime::install() {
+        eprintln!("warning: cannot handle signals ({e}); Ctrl-C may leave processes behind");
+    }
+    let result = commands::dispatch(cli, &term);
+    // Nothing the runner started outlives it, whatever the command did.
+    exec::lifetime::finish();
+    match result {
         Ok(code) => std::process::exit(code),
         Err(e) => {
             eprintln!("{} {}", console::style("error:").red().bold(), e.message);

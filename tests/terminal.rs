@@ -17,6 +17,11 @@ struct Tmux {
 
 impl Tmux {
     fn start(root: &Path, args: &str) -> Tmux {
+        Tmux::start_env(root, args, "")
+    }
+
+    /// Like `start`, with `env` (`NAME=value ...`) set for backlings.
+    fn start_env(root: &Path, args: &str, env: &str) -> Tmux {
         static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let socket = format!(
             "backlings-test-{}-{}",
@@ -26,9 +31,9 @@ impl Tmux {
         let bin = assert_cmd::cargo::cargo_bin("backlings");
         // `exec` keeps backlings' pid in `pid`, so tests can signal it.
         let script = format!(
-            "trap true INT TERM; cd {root} && stty -g > .stty.before; sh -c 'echo $$ > .pid; exec {bin} {args}'; echo EXIT=$?; stty -g > .stty.after; sleep 600",
+            "trap true INT TERM; cd {root} && stty -g > .stty.before; sh -c 'echo $$ > .pid; exec env {env} {bin} {args}'; echo EXIT=$?; stty -g > .stty.after; sleep 600",
             root = root.display(),
-            bin = bin.display()
+            bin = bin.display(),
         );
         let ok = Command::new("tmux")
             .args([
@@ -468,6 +473,111 @@ fn drawing_never_reads_or_repairs_the_state_file() {
         std::fs::read_to_string(&path).unwrap(),
         "garbage = [",
         "a redraw repaired the state file"
+    );
+    t.keys(&["q"]);
+    t.assert_clean_exit(0);
+}
+
+/// Watch mode on the hostile `escapes` exercise, whose test leaves its process group and
+/// session (setsid, double fork) and then spins into its time limit. The first run's escapees
+/// must die with its time limit; a rerun's must die with the runner, however it is stopped.
+fn escapes_then_stop(mark: u32, stop: impl FnOnce(&Tmux), code: i32) {
+    let (_tmp, root) = hostile_workspace("escapes");
+    let t = Tmux::start_env(&root, "", &format!("HOSTILE_MARK={mark}"));
+    assert_nothing_left_but_the_runner(&root, mark);
+    t.keys(&["r"]);
+    wait_until("the rerun's escaped sleepers", 60, || sleepers(mark) >= 2);
+    stop(&t);
+    t.assert_clean_exit(code);
+    assert_nothing_left(&root, mark);
+}
+
+/// After a verdict: no `sleep MARK` is alive (the runner itself still is).
+fn assert_nothing_left_but_the_runner(root: &Path, mark: u32) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while sleepers(mark) > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "escaped processes outlived the time limit: {:?}",
+            leftovers(root, mark)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn q_kills_processes_that_left_the_group() {
+    escapes_then_stop(621, |t| t.keys(&["q"]), 0);
+}
+
+#[test]
+fn ctrl_c_kills_processes_that_left_the_group() {
+    escapes_then_stop(622, |t| t.keys(&["C-c"]), 130);
+}
+
+#[test]
+fn sigterm_kills_processes_that_left_the_group() {
+    escapes_then_stop(
+        623,
+        |t| {
+            Command::new("kill")
+                .args(["-TERM", &t.pid().to_string()])
+                .status()
+                .unwrap();
+        },
+        143,
+    );
+}
+
+#[test]
+fn sighup_kills_processes_that_left_the_group() {
+    escapes_then_stop(
+        624,
+        |t| {
+            Command::new("kill")
+                .args(["-HUP", &t.pid().to_string()])
+                .status()
+                .unwrap();
+        },
+        129,
+    );
+}
+
+#[test]
+fn a_test_writing_to_inherited_descriptors_cannot_fake_a_signal() {
+    let (_tmp, root) = hostile_workspace("fd_probe");
+    let t = Tmux::start(&root, "");
+    let s = t.wait_for("the probe's verdict", |s| s.contains("FD-PROBE-DONE"));
+    assert!(
+        !s.contains("left:"),
+        "the test process inherited descriptors beyond 0, 1 and 2:\n{s}"
+    );
+    // The loop still answers keys: the bytes the probe wrote were not taken for a signal.
+    t.keys(&["h"]);
+    let s = t.wait_for("a hint, or the runner quitting", |s| {
+        s.contains("Hint 1/1") || s.contains("EXIT=")
+    });
+    assert!(!s.contains("EXIT="), "watch mode quit:\n{s}");
+    t.keys(&["q"]);
+    t.assert_clean_exit(0);
+}
+
+#[test]
+fn control_sequences_from_tests_cannot_wipe_the_screen() {
+    let (_tmp, root) = hostile_workspace("escape_codes");
+    let t = Tmux::start(&root, "");
+    let s = t.wait_for("the test's output", |s| s.contains("HOSTILE-CLEAR"));
+    assert!(
+        s.contains("(1/7, 00_hostile)") && s.contains("draws_nothing"),
+        "the screen was wiped by the test's output:\n{s}"
+    );
+    let title = Command::new("tmux")
+        .args(["-L", &t.socket, "display-message", "-p", "#{pane_title}"])
+        .output()
+        .unwrap();
+    assert!(
+        !text(&title.stdout).contains("HOSTILE-TITLE"),
+        "the test retitled the terminal"
     );
     t.keys(&["q"]);
     t.assert_clean_exit(0);

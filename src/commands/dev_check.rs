@@ -150,9 +150,13 @@ pub fn check(term: &Term, pack_dir: &Path, opts: Options) -> Result<i32> {
     bar.set_message("testing");
     let verdicts = exec::parallel(opts.jobs, &variants, |_, v| {
         let verdict = match built.executables.get(&v.bin) {
-            Some(exe) => {
-                exec::run_tests(&variants_pkg, exe, v.ex.timeout_secs, &v.expected, &cancel)
-            }
+            Some(exe) => exec::run_tests(
+                &variants_pkg,
+                exe,
+                exec::Limits::of(v.ex),
+                &v.expected,
+                &cancel,
+            ),
             None => Ok(Verdict::BuildFailed {
                 diagnostics: built
                     .diagnostics
@@ -806,13 +810,13 @@ fn repeat_solutions(
             let exe = &built.executables[&v.bin];
             let mut failed = Vec::new();
             for round in 1..=n {
-                match exec::run_tests(root, exe, v.ex.timeout_secs, &v.expected, cancel) {
+                match exec::run_tests(root, exe, exec::Limits::of(v.ex), &v.expected, cancel) {
                     Ok(Verdict::Pass { .. }) => {}
                     Ok(other) => failed.push((round, other)),
                     Err(e) => failed.push((
                         round,
                         Verdict::TestsFailed {
-                            report: format!("{e:?}"),
+                            report: e.to_string(),
                             failed: Vec::new(),
                         },
                     )),

@@ -121,10 +121,11 @@ pub fn build(
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let mut child = spawn_in_group(&mut cmd, cancel).map_err(|e| match e.kind() {
+    let mut running = spawn_in_group(&mut cmd, cancel).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => ExecError::CargoMissing,
-        _ => ExecError::Io(format!("cannot start cargo: {e}")),
+        _ => ExecError::io("cannot start cargo", e),
     })?;
+    let child = &mut running.child;
     let stderr = Arc::new(Mutex::new(Capped::new(super::process::OUTPUT_CAP)));
     let err_pipe = child.stderr.take().expect("piped stderr");
     let err_sink = stderr.clone();
@@ -170,9 +171,9 @@ pub fn build(
             _ => {}
         }
     }
-    let status = child
-        .wait()
-        .map_err(|e| ExecError::Io(format!("waiting for cargo: {e}")))?;
+    let status = running
+        .finish(cancel)
+        .map_err(|e| ExecError::io("waiting for cargo", e))?;
     let _ = err_thread.join();
     if cancel.is_cancelled() {
         return Err(ExecError::Cancelled);

@@ -3,14 +3,20 @@
 //! `run`, `verify`, `dev check` and watch mode all go through here, so they can never
 //! disagree about whether an exercise passes.
 pub mod cargo;
+pub mod lifetime;
+mod pool;
 pub mod process;
+mod reap;
 pub mod report;
+mod sanitize;
 
 use crate::pack::{Exercise, Pack, protected};
+pub use pool::parallel;
 use process::{Cancel, Exit};
+pub use sanitize::sanitize;
+use std::fmt;
 use std::path::Path;
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 #[derive(Debug, Clone)]
@@ -28,6 +34,10 @@ pub enum Verdict {
     },
     TimedOut {
         secs: u64,
+        report: String,
+    },
+    OutOfMemory {
+        mib: u64,
         report: String,
     },
     Missing {
@@ -55,6 +65,7 @@ impl Verdict {
             Verdict::TestsFailed { .. } => "tests failed".into(),
             Verdict::TestsEdited { .. } => "tests were changed".into(),
             Verdict::TimedOut { secs, .. } => format!("timed out after {secs} s"),
+            Verdict::OutOfMemory { mib, .. } => format!("used more than {mib} MiB of memory"),
             Verdict::Missing { .. } => "file missing".into(),
             Verdict::NeedsService { service } => format!("needs {service}"),
         }
@@ -68,6 +79,9 @@ impl Verdict {
             Verdict::BuildFailed { diagnostics } => diagnostics.clone(),
             Verdict::TimedOut { secs, report } => format!(
                 "{report}\nThe tests were stopped after {secs} s: probably a deadlock, an infinite loop or a server that never shut down.\n"
+            ),
+            Verdict::OutOfMemory { mib, report } => format!(
+                "{report}\nThe tests were stopped when they used more than {mib} MiB of memory: probably a leak, a buffer that grows without bound, or printing without end (the test harness keeps each test's output in memory).\n"
             ),
             Verdict::Missing { path } => {
                 format!("{path} is missing. Restore the shipped version with `backlings reset`.\n")
@@ -84,17 +98,69 @@ impl Verdict {
 pub enum ExecError {
     CargoMissing,
     Cancelled,
-    Io(String),
+    /// A system call failed; `what` names the command or path it was about.
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
+}
+
+impl ExecError {
+    pub fn io(what: impl Into<String>, source: std::io::Error) -> ExecError {
+        // `lifetime` refuses new processes this way once the runner is going away.
+        if source.kind() == std::io::ErrorKind::Interrupted {
+            return ExecError::Cancelled;
+        }
+        ExecError::Io {
+            what: what.into(),
+            source,
+        }
+    }
+}
+
+impl fmt::Display for ExecError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ExecError::CargoMissing => f.write_str("cargo was not found on PATH"),
+            ExecError::Cancelled => f.write_str("cancelled"),
+            ExecError::Io { what, source } => write!(f, "{what}: {source}"),
+        }
+    }
+}
+
+impl std::error::Error for ExecError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ExecError::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
 }
 
 impl From<ExecError> for crate::error::Error {
     fn from(e: ExecError) -> Self {
         use crate::error::Error;
         match e {
-            ExecError::CargoMissing => Error::new("cargo was not found on PATH")
+            ExecError::CargoMissing => Error::new(e.to_string())
                 .help("install Rust with rustup (https://rustup.rs), then open a new terminal"),
-            ExecError::Cancelled => Error::new("cancelled"),
-            ExecError::Io(m) => Error::new(m),
+            e => Error::new(e.to_string()),
+        }
+    }
+}
+
+/// What one test run may use.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub timeout_secs: u64,
+    /// The test process's address space (RLIMIT_AS), descendants included.
+    pub memory_mib: u64,
+}
+
+impl Limits {
+    pub fn of(ex: &Exercise) -> Limits {
+        Limits {
+            timeout_secs: ex.timeout_secs,
+            memory_mib: ex.memory_mib,
         }
     }
 }
@@ -130,7 +196,7 @@ pub fn run_exercise(
     };
     let built = cargo::build(&req, cancel, |_| {})?;
     match built.executables.get(&ex.name) {
-        Some(exe) => run_tests(root, exe, ex.timeout_secs, &expected, cancel),
+        Some(exe) => run_tests(root, exe, Limits::of(ex), &expected, cancel),
         None => Ok(build_failure(&built, &ex.name)),
     }
 }
@@ -149,16 +215,12 @@ pub fn run_many(
     let mut expected = Vec::with_capacity(exercises.len());
     let mut verdicts: Vec<Option<Verdict>> = Vec::with_capacity(exercises.len());
     for ex in exercises {
-        match precheck(root, pack, ex) {
-            Ok(names) => {
-                expected.push(names);
-                verdicts.push(None);
-            }
-            Err(v) => {
-                expected.push(Vec::new());
-                verdicts.push(Some(v));
-            }
-        }
+        let (names, verdict) = match precheck(root, pack, ex) {
+            Ok(names) => (names, None),
+            Err(v) => (Vec::new(), Some(v)),
+        };
+        expected.push(names);
+        verdicts.push(verdict);
     }
     let bins: Vec<String> = exercises
         .iter()
@@ -188,46 +250,25 @@ pub fn run_many(
             on_done(i, v);
         }
     }
-    let next = AtomicUsize::new(0);
-    let slots: Vec<std::sync::Mutex<Option<Verdict>>> =
-        verdicts.into_iter().map(std::sync::Mutex::new).collect();
-    let failed: std::sync::Mutex<Option<ExecError>> = std::sync::Mutex::new(None);
-    std::thread::scope(|s| {
-        for _ in 0..opts.jobs.clamp(1, exercises.len().max(1)) {
-            s.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, Ordering::SeqCst);
-                    if i >= exercises.len() || cancel.is_cancelled() {
-                        break;
-                    }
-                    if slots[i].lock().unwrap().is_some() {
-                        continue;
-                    }
-                    let exe = &built.executables[&exercises[i].name];
-                    match run_tests(root, exe, exercises[i].timeout_secs, &expected[i], cancel) {
-                        Ok(v) => {
-                            on_done(i, &v);
-                            *slots[i].lock().unwrap() = Some(v);
-                        }
-                        Err(e) => *failed.lock().unwrap() = Some(e),
-                    }
-                }
-            });
+    let todo: Vec<usize> = (0..exercises.len())
+        .filter(|&i| verdicts[i].is_none())
+        .collect();
+    let results = parallel(opts.jobs, &todo, |_, &i| {
+        if cancel.is_cancelled() {
+            return Err(ExecError::Cancelled);
         }
+        let ex = exercises[i];
+        let exe = &built.executables[&ex.name];
+        let v = run_tests(root, exe, Limits::of(ex), &expected[i], cancel)?;
+        on_done(i, &v);
+        Ok(v)
     });
-    if let Some(e) = failed.into_inner().unwrap() {
-        return Err(e);
+    for (&i, r) in todo.iter().zip(results) {
+        verdicts[i] = Some(r?);
     }
-    if cancel.is_cancelled() {
-        return Err(ExecError::Cancelled);
-    }
-    Ok(slots
+    Ok(verdicts
         .into_iter()
-        .map(|m| {
-            m.into_inner()
-                .unwrap()
-                .expect("every exercise got a verdict")
-        })
+        .map(|v| v.expect("every exercise got a verdict"))
         .collect())
 }
 
@@ -260,9 +301,9 @@ fn precheck(root: &Path, pack: &Pack, ex: &Exercise) -> Result<Vec<String>, Verd
 
 fn build_failure(built: &cargo::Built, name: &str) -> Verdict {
     let diagnostics = match built.diagnostics.get(name) {
-        Some(d) if !d.errors.is_empty() => d.render(),
+        Some(d) if !d.errors.is_empty() => sanitize(&d.render(), true),
         _ => {
-            let mut text = built.stderr.clone();
+            let mut text = sanitize(&built.stderr, true);
             if text.contains("edition2024") || text.contains("edition 2024") {
                 text.push_str("\nYour Rust toolchain is too old for edition 2024: run `rustup update` (Rust 1.88 or newer).\n");
             }
@@ -272,13 +313,13 @@ fn build_failure(built: &cargo::Built, name: &str) -> Verdict {
     Verdict::BuildFailed { diagnostics }
 }
 
-/// Runs a test binary directly: no cargo in the loop, our own time limit and output cap.
-/// `expected` names the shipped tests: a run that passes without running each of them (a
-/// crate-level `cfg` that drops them, say) is not a pass.
+/// Runs a test binary directly: no cargo in the loop, our own time limit, memory limit and
+/// output cap. `expected` names the shipped tests: a run that passes without running each of
+/// them (a crate-level `cfg` that drops them, say) is not a pass.
 pub fn run_tests(
     root: &Path,
     exe: &Path,
-    timeout_secs: u64,
+    limits: Limits,
     expected: &[String],
     cancel: &Cancel,
 ) -> Result<Verdict, ExecError> {
@@ -287,9 +328,11 @@ pub fn run_tests(
         .current_dir(root)
         .env("BACKLINGS", "1")
         .env("RUST_BACKTRACE", "0");
-    let out = process::run_capped(cmd, Duration::from_secs(timeout_secs), cancel)
-        .map_err(|e| ExecError::Io(format!("cannot run {}: {e}", exe.display())))?;
-    let text = out.output.text();
+    process::limit_memory(&mut cmd, limits.memory_mib);
+    let out = process::run_capped(cmd, Duration::from_secs(limits.timeout_secs), cancel)
+        .map_err(|e| ExecError::io(format!("cannot run {}", exe.display()), e))?;
+    // Test output reaches the learner's terminal: no control sequences from it.
+    let text = sanitize(&out.output.text(), false);
     let parsed = report::parse(&text);
     let mut report = parsed.render().unwrap_or_else(|| text.clone());
     if out.output.omitted() > 0 && !report.contains("bytes of output omitted") {
@@ -302,15 +345,10 @@ pub fn run_tests(
     Ok(match out.exit {
         Exit::Cancelled => return Err(ExecError::Cancelled),
         Exit::TimedOut => Verdict::TimedOut {
-            secs: timeout_secs,
+            secs: limits.timeout_secs,
             report,
         },
-        Exit::Code(0) => match expected.iter().find(|name| {
-            !parsed
-                .results
-                .iter()
-                .any(|(n, o)| n == *name && *o == report::Outcome::Ok)
-        }) {
+        Exit::Code(0) => match not_passed(&parsed, expected).next() {
             Some(name) => Verdict::TestsEdited {
                 why: format!(
                     "The shipped test `{name}` did not run and pass, so this is not a pass. \
@@ -318,6 +356,10 @@ pub fn run_tests(
                 ),
             },
             None => Verdict::Pass { report },
+        },
+        Exit::Signal(libc::SIGABRT) if out_of_memory(&text) => Verdict::OutOfMemory {
+            mib: limits.memory_mib,
+            report,
         },
         Exit::Code(_) => Verdict::TestsFailed {
             report,
@@ -328,14 +370,7 @@ pub fn run_tests(
                 "{report}\nThe test process was killed by signal {sig} (a crash, or it ran out of memory).\n"
             ),
             // The crash took every test that had not passed yet with it.
-            failed: expected
-                .iter()
-                .filter(|name| {
-                    !parsed
-                        .results
-                        .iter()
-                        .any(|(n, o)| n == *name && *o == report::Outcome::Ok)
-                })
+            failed: not_passed(&parsed, expected)
                 .cloned()
                 .chain(parsed.failed())
                 .collect(),
@@ -343,29 +378,21 @@ pub fn run_tests(
     })
 }
 
-/// Runs `f` over `items` on `jobs` threads; results keep the input order.
-pub fn parallel<T: Sync, R: Send>(
-    jobs: usize,
-    items: &[T],
-    f: impl Fn(usize, &T) -> R + Sync,
-) -> Vec<R> {
-    let next = AtomicUsize::new(0);
-    let slots: Vec<std::sync::Mutex<Option<R>>> =
-        items.iter().map(|_| std::sync::Mutex::new(None)).collect();
-    std::thread::scope(|s| {
-        for _ in 0..jobs.clamp(1, items.len().max(1)) {
-            s.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, Ordering::SeqCst);
-                    let Some(item) = items.get(i) else { break };
-                    let r = f(i, item);
-                    *slots[i].lock().unwrap() = Some(r);
-                }
-            });
-        }
-    });
-    slots
-        .into_iter()
-        .map(|m| m.into_inner().unwrap().expect("every item ran"))
-        .collect()
+/// The expected tests that the report does not show as passed.
+fn not_passed<'a>(
+    parsed: &'a report::TestReport,
+    expected: &'a [String],
+) -> impl Iterator<Item = &'a String> {
+    expected.iter().filter(|name| {
+        !parsed
+            .results
+            .iter()
+            .any(|(n, o)| n == *name && *o == report::Outcome::Ok)
+    })
+}
+
+/// How a test process that hit its memory limit is told apart: the limit makes an allocation
+/// fail, and Rust's allocation-error handler prints this line and aborts (SIGABRT).
+fn out_of_memory(output: &str) -> bool {
+    output.contains("memory allocation of ") && output.contains(" bytes failed")
 }

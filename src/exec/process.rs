@@ -1,5 +1,7 @@
-//! Running a child under the runner's control: its own process group (so a time-out or a
-//! cancel kills every descendant), a time limit, and capped output.
+//! Running a child under the runner's control: its own process group, registered with
+//! `lifetime` (so a time-out, a cancel, a signal or the runner's exit kills every descendant,
+//! including those that left the group), a time limit, a memory limit and capped output.
+use super::lifetime::{self, Group, Run};
 use std::collections::VecDeque;
 use std::io::{self, Read};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
@@ -18,14 +20,14 @@ pub struct Cancel(Arc<CancelInner>);
 #[derive(Default)]
 struct CancelInner {
     cancelled: AtomicBool,
-    group: Mutex<Option<i32>>,
+    run: Mutex<Option<Run>>,
 }
 
 impl Cancel {
     pub fn cancel(&self) {
         self.0.cancelled.store(true, Ordering::SeqCst);
-        if let Some(pgid) = *self.0.group.lock().unwrap() {
-            kill_group(pgid);
+        if let Some(run) = &*self.0.run.lock().unwrap() {
+            run.kill();
         }
     }
 
@@ -33,23 +35,85 @@ impl Cancel {
         self.0.cancelled.load(Ordering::SeqCst)
     }
 
-    fn attach(&self, pgid: i32) {
-        *self.0.group.lock().unwrap() = Some(pgid);
+    fn attach(&self, run: &Run) {
+        let mut slot = self.0.run.lock().unwrap();
+        *slot = Some(run.clone());
         // A cancel that raced the spawn must still take effect.
         if self.is_cancelled() {
-            kill_group(pgid);
+            run.kill();
         }
     }
 
+    /// Called before the leader is reaped: after that its group id may belong to others.
     fn detach(&self) {
-        *self.0.group.lock().unwrap() = None;
+        *self.0.run.lock().unwrap() = None;
     }
 }
 
-pub fn kill_group(pgid: i32) {
-    // SAFETY: kill(2) with a negative pid signals the process group; no memory is touched.
+/// A child that leads its own registered process group.
+pub struct Running {
+    pub child: Child,
+    group: Group,
+}
+
+impl Running {
+    /// Waits for the leader to exit, kills whatever it left behind (its group, and what left
+    /// the group), and only then reaps it.
+    pub fn finish(mut self, cancel: &Cancel) -> io::Result<ExitStatus> {
+        wait_exited(self.child.id() as i32)?;
+        cancel.detach();
+        self.group.run().kill();
+        self.child.wait()
+    }
+}
+
+/// Spawns `cmd` as the leader of a new process group owned by `lifetime`, and tells `cancel`.
+pub fn spawn_in_group(cmd: &mut Command, cancel: &Cancel) -> io::Result<Running> {
+    let (child, group) = lifetime::spawn(cmd)?;
+    cancel.attach(group.run());
+    Ok(Running { child, group })
+}
+
+/// Blocks until the child `pid` has exited, without reaping it (`WNOWAIT`): while the zombie
+/// leader exists, its process group id cannot be reused, so killing the group stays safe.
+fn wait_exited(pid: i32) -> io::Result<()> {
+    loop {
+        // SAFETY: waitid(2) fills a siginfo_t we own; WNOWAIT leaves the child unreaped.
+        let r = unsafe {
+            let mut info: libc::siginfo_t = std::mem::zeroed();
+            libc::waitid(
+                libc::P_PID,
+                pid as libc::id_t,
+                &mut info,
+                libc::WEXITED | libc::WNOWAIT,
+            )
+        };
+        if r == 0 {
+            return Ok(());
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
+/// Limits the address space of the process `cmd` starts (and of its descendants) to `mib`.
+/// An allocation past it fails, and Rust's allocation-error handler aborts the process.
+pub fn limit_memory(cmd: &mut Command, mib: u64) {
+    let bytes = mib.saturating_mul(1024 * 1024) as libc::rlim_t;
+    // SAFETY: setrlimit(2) is async-signal-safe and touches only the new process.
     unsafe {
-        libc::kill(-pgid, libc::SIGKILL);
+        cmd.pre_exec(move || {
+            let limit = libc::rlimit {
+                rlim_cur: bytes,
+                rlim_max: bytes,
+            };
+            if libc::setrlimit(libc::RLIMIT_AS, &limit) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        });
     }
 }
 
@@ -122,26 +186,17 @@ pub struct Outcome {
     pub output: Capped,
 }
 
-/// Spawns `cmd` as the leader of a new process group and tells `cancel` about it.
-pub fn spawn_in_group(cmd: &mut Command, cancel: &Cancel) -> io::Result<Child> {
-    cmd.process_group(0);
-    let child = cmd.spawn()?;
-    cancel.attach(child.id() as i32);
-    Ok(child)
-}
-
-/// Runs `cmd` to completion (or time-out, or cancel), killing its whole process group at the end
-/// so that no descendant outlives it.
+/// Runs `cmd` to completion (or time-out, or cancel), then kills what it left behind, so that
+/// no descendant outlives it and none holds the output pipe open.
 pub fn run_capped(mut cmd: Command, timeout: Duration, cancel: &Cancel) -> io::Result<Outcome> {
     let (reader, writer) = io::pipe()?;
     cmd.stdin(Stdio::null())
         .stdout(writer.try_clone()?)
         .stderr(writer);
-    let child = spawn_in_group(&mut cmd, cancel);
+    let running = spawn_in_group(&mut cmd, cancel);
     // Drop our copies of the pipe's write end, or the reader would never see EOF.
     drop(cmd);
-    let mut child = child?;
-    let pgid = child.id() as i32;
+    let Running { mut child, group } = running?;
 
     let output = Arc::new(Mutex::new(Capped::new(OUTPUT_CAP)));
     let (done_tx, done_rx) = mpsc::channel();
@@ -151,17 +206,21 @@ pub fn run_capped(mut cmd: Command, timeout: Duration, cancel: &Cancel) -> io::R
         let _ = done_tx.send(());
     });
 
-    let (status_tx, status_rx) = mpsc::channel();
+    let pid = child.id() as i32;
+    let (exited_tx, exited_rx) = mpsc::channel();
     let waiter = std::thread::spawn(move || {
-        let status = child.wait();
-        let _ = status_tx.send(());
-        status
+        let r = wait_exited(pid);
+        let _ = exited_tx.send(());
+        r
     });
-    let timed_out = status_rx.recv_timeout(timeout).is_err();
-    kill_group(pgid);
-    let status: ExitStatus = waiter.join().expect("wait thread")?;
+    let timed_out = exited_rx.recv_timeout(timeout).is_err();
     cancel.detach();
-    // A descendant that left the group could hold the pipe open: don't wait for it forever.
+    group.run().kill();
+    waiter.join().expect("wait thread")?;
+    let status: ExitStatus = child.wait()?;
+    drop(group);
+    // Everything that held the pipe is dead now; the bound is for a process stuck in the
+    // kernel, or one that escaped on a system without a subreaper.
     let _ = done_rx.recv_timeout(Duration::from_secs(2));
 
     let exit = if cancel.is_cancelled() {
@@ -216,13 +275,66 @@ mod tests {
         assert_eq!(c.text(), "hello world");
     }
 
+    /// Whether `pid` is still running (not gone, not a zombie).
+    fn running(pid: i32) -> bool {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        stat.rsplit_once(") ")
+            .is_some_and(|(_, r)| !r.starts_with('Z') && !r.starts_with('X'))
+    }
+
     #[test]
     fn time_limit_kills_the_whole_group() {
         let mut cmd = Command::new("sh");
-        cmd.args(["-c", "sleep 30 & echo started; wait"]);
+        // The sleep's output goes elsewhere, so that only the kill can end the run quickly.
+        cmd.args(["-c", "sleep 30 >/dev/null & echo started $!; wait"]);
         let out = run_capped(cmd, Duration::from_millis(300), &Cancel::default()).unwrap();
         assert_eq!(out.exit, Exit::TimedOut);
-        assert!(out.output.text().contains("started"));
+        let text = out.output.text();
+        let pid: i32 = text
+            .trim()
+            .strip_prefix("started ")
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(!running(pid), "the sleep {pid} outlived the time limit");
+    }
+
+    #[test]
+    fn a_process_that_left_the_group_neither_survives_nor_holds_the_verdict() {
+        super::super::reap::become_subreaper();
+        let mut cmd = Command::new("sh");
+        // The escapee keeps the output pipe open; the shell exits at once, successfully.
+        cmd.args(["-c", "setsid sleep 30 & echo escaped $!"]);
+        let started = std::time::Instant::now();
+        let out = run_capped(cmd, Duration::from_secs(10), &Cancel::default()).unwrap();
+        assert_eq!(out.exit, Exit::Code(0));
+        // Before, the runner waited 2 s for the pipe and left the sleep running.
+        assert!(
+            started.elapsed() < Duration::from_millis(1500),
+            "{:?}",
+            started.elapsed()
+        );
+        let text = out.output.text();
+        let pid: i32 = text
+            .trim()
+            .strip_prefix("escaped ")
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(!running(pid), "the escaped sleep {pid} is still running");
+    }
+
+    #[test]
+    fn memory_limit_applies_to_the_child() {
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", "ulimit -v"]);
+        limit_memory(&mut cmd, 64);
+        let out = run_capped(cmd, Duration::from_secs(10), &Cancel::default()).unwrap();
+        assert!(
+            out.output.text().starts_with("65536"),
+            "{}",
+            out.output.text()
+        );
     }
 
     #[test]

@@ -6,6 +6,11 @@ use toml::Spanned;
 
 pub const FORMAT_VERSION: u32 = 1;
 pub const DEFAULT_TIMEOUT_SECS: u64 = 10;
+/// The test process's address-space limit. Virtual, not resident: tokio's worker threads and
+/// malloc's per-thread arenas reserve far more than they touch, and every exercise of the
+/// pack passes under this (`dev check` proves it).
+pub const DEFAULT_MEMORY_MIB: u64 = 2048;
+const MEMORY_MIB_RANGE: std::ops::RangeInclusive<u64> = 64..=65536;
 const KNOWN_SERVICES: [&str; 2] = ["postgres", "redis"];
 
 #[derive(Debug, Deserialize)]
@@ -36,6 +41,7 @@ struct RawExercise {
     #[serde(default)]
     hints: Vec<String>,
     timeout_secs: Option<Spanned<u64>>,
+    memory_mib: Option<Spanned<u64>>,
     #[serde(default)]
     requires: Vec<Spanned<String>>,
     /// The shipped exercise is expected to fail by hitting its time limit.
@@ -56,6 +62,7 @@ pub struct Exercise {
     pub phase: String,
     pub hints: Vec<String>,
     pub timeout_secs: u64,
+    pub memory_mib: u64,
     pub requires: Vec<String>,
     pub shipped_times_out: bool,
 }
@@ -243,6 +250,13 @@ impl Info {
                 Some(t) => t.into_inner(),
                 None => DEFAULT_TIMEOUT_SECS,
             };
+            let memory_mib = match e.memory_mib {
+                Some(m) if !MEMORY_MIB_RANGE.contains(m.get_ref()) => {
+                    return Err(loc.err(m.span(), "memory_mib must be between 64 and 65536"));
+                }
+                Some(m) => m.into_inner(),
+                None => DEFAULT_MEMORY_MIB,
+            };
             let mut requires = Vec::new();
             for r in e.requires {
                 if !KNOWN_SERVICES.contains(&r.get_ref().as_str()) {
@@ -262,6 +276,7 @@ impl Info {
                 phase: e.phase.into_inner(),
                 hints: e.hints,
                 timeout_secs,
+                memory_mib,
                 requires,
                 shipped_times_out: e.shipped_times_out,
             });
@@ -309,6 +324,16 @@ mod tests {
         assert_eq!(names, ["a1", "b1"]);
         assert_eq!(info.exercises[1].path(), "exercises/01_types/b1.rs");
         assert_eq!(info.exercises[0].timeout_secs, DEFAULT_TIMEOUT_SECS);
+        assert_eq!(info.exercises[0].memory_mib, DEFAULT_MEMORY_MIB);
+    }
+
+    #[test]
+    fn memory_mib_is_read_and_bounded() {
+        let info = parse(&(ex("a", "00_x") + "memory_mib = 256\n")).unwrap();
+        assert_eq!(info.exercises[0].memory_mib, 256);
+        let err = parse(&(ex("a", "00_x") + "memory_mib = 8\n")).unwrap_err();
+        assert_eq!((err.line, err.column), (12, 14), "{err}");
+        assert!(err.message.contains("between 64 and 65536"), "{err}");
     }
 
     #[test]

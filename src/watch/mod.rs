@@ -6,7 +6,7 @@ mod screen;
 mod terminal;
 
 use crate::cli::WatchArgs;
-use crate::error::{Context, Result};
+use crate::error::Result;
 use crate::exec::{self, ExecError, Verdict, process::Cancel};
 use crate::pack::Exercise;
 use crate::progress::Progress;
@@ -79,8 +79,12 @@ pub fn run(ws: &Workspace, term: &Term, args: &WatchArgs) -> Result<i32> {
     let state = progress.sync()?;
     let (tx, rx) = mpsc::channel();
     let _watch = files::watch(&ws.root.join("exercises"), how, tx.clone(), Event::File)?;
-    terminal::forward_signals(tx.clone(), Event::Signal)
-        .context(|| "cannot install the handlers for Ctrl-C and SIGTERM".into())?;
+    // The first signal quits through the loop's clean-up; `lifetime` then kills the children.
+    let signals = tx.clone();
+    exec::lifetime::take_signals(move |sig| {
+        let _ = signals.send(Event::Signal(sig));
+    });
+    exec::lifetime::at_exit(terminal::restore);
     let raw = if term.interactive {
         terminal::RawMode::enable()
     } else {

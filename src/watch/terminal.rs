@@ -1,5 +1,6 @@
 //! The terminal while watch mode runs: keys without Enter and without echo, and a guarantee
 //! that the original settings come back on every way out (`q`, Ctrl-C, SIGTERM, a panic).
+//! Signals arrive through `exec::lifetime`, which owns them for every command.
 //! Ctrl-C keeps working as a signal (ISIG stays on), so a wedged runner can always be stopped.
 use std::io::{self, Read};
 use std::os::fd::{AsRawFd, FromRawFd};
@@ -129,44 +130,4 @@ fn byte_within(stdin: &mut impl Read, ms: i32) -> Option<u8> {
         return None;
     }
     read_byte(stdin)
-}
-
-static SIGNAL_PIPE: OnceLock<i32> = OnceLock::new();
-
-extern "C" fn on_signal(sig: libc::c_int) {
-    if let Some(&fd) = SIGNAL_PIPE.get() {
-        let b = sig as u8;
-        // SAFETY: write(2) is async-signal-safe.
-        unsafe {
-            libc::write(fd, (&b as *const u8).cast(), 1);
-        }
-    }
-}
-
-/// Turns SIGINT, SIGTERM and SIGHUP into events, so that quitting runs the normal clean-up:
-/// cancel the build (killing its process group), restore the terminal, save state.
-pub fn forward_signals<E: Send + 'static>(tx: Sender<E>, wrap: fn(i32) -> E) -> io::Result<()> {
-    let mut fds = [0; 2];
-    // SAFETY: pipe(2) fills two descriptors we then own; signal(2) installs a handler that
-    // only calls write(2).
-    unsafe {
-        if libc::pipe(fds.as_mut_ptr()) != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        let _ = SIGNAL_PIPE.set(fds[1]);
-        for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
-            libc::signal(sig, on_signal as *const () as libc::sighandler_t);
-        }
-    }
-    // SAFETY: fds[0] is a fresh descriptor owned by nothing else.
-    let mut reader = unsafe { std::fs::File::from_raw_fd(fds[0]) };
-    std::thread::spawn(move || {
-        let mut b = [0u8; 1];
-        while let Ok(1) = reader.read(&mut b) {
-            if tx.send(wrap(i32::from(b[0]))).is_err() {
-                break;
-            }
-        }
-    });
-    Ok(())
 }

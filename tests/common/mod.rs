@@ -136,3 +136,143 @@ pub fn with_read_only(root: &Path, dir: &Path, args: &[&str]) -> std::process::O
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode)).unwrap();
     out
 }
+
+/// A workspace made from a copy of the `hostile` pack (issue 11), with `first` moved to the
+/// front so that watch mode starts on it. Returns the temporary folder and the root.
+pub fn hostile_workspace(first: &str) -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let pack = tmp.path().join("pack");
+    copy_dir(&fixture("hostile"), &pack);
+    let info = std::fs::read_to_string(pack.join("info.toml")).unwrap();
+    let mut blocks: Vec<&str> = info.split("[[exercises]]\n").collect();
+    let head = blocks.remove(0);
+    let at = blocks
+        .iter()
+        .position(|b| b.starts_with(&format!("name = \"{first}\"")))
+        .unwrap();
+    let block = blocks.remove(at);
+    blocks.insert(0, block);
+    let info = format!("{head}[[exercises]]\n{}", blocks.join("[[exercises]]\n"));
+    std::fs::write(pack.join("info.toml"), info).unwrap();
+    let root = tmp.path().join("ws");
+    bin()
+        .args(["init", "--no-watch", "--pack"])
+        .arg(&pack)
+        .arg(&root)
+        .assert()
+        .success();
+    (tmp, root)
+}
+
+/// One live process: its pid, command line and working directory.
+pub struct Proc {
+    pub pid: i32,
+    pub cmdline: String,
+    pub cwd: Option<PathBuf>,
+}
+
+/// Every live (not zombie) process in the whole process table.
+pub fn process_table() -> Vec<Proc> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
+        let state = stat.rsplit_once(") ").map(|(_, r)| r.chars().next());
+        if !matches!(state, Some(Some(s)) if s != 'Z' && s != 'X') {
+            continue;
+        }
+        let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+        out.push(Proc {
+            pid,
+            cmdline: String::from_utf8_lossy(&cmd)
+                .replace('\0', " ")
+                .trim()
+                .to_string(),
+            cwd: std::fs::read_link(e.path().join("cwd")).ok(),
+        });
+    }
+    out
+}
+
+/// How many live `sleep MARK` processes the hostile exercises started with this mark.
+pub fn sleepers(mark: u32) -> usize {
+    let want = format!("sleep {mark}");
+    process_table().iter().filter(|p| p.cmdline == want).count()
+}
+
+/// Live processes that belong to a test on `root`: the `sleep MARK` markers, and anything
+/// whose command line or working directory is inside `root` (the test binaries, cargo,
+/// rustc), other than tmux (server and shell) and the shell's `sleep 600`.
+pub fn leftovers(root: &Path, mark: u32) -> Vec<String> {
+    let marker = format!("sleep {mark}");
+    let root_text = root.display().to_string();
+    process_table()
+        .into_iter()
+        .filter(|p| {
+            p.cmdline == marker
+                || p.cmdline.contains(&root_text)
+                || p.cwd.as_ref().is_some_and(|c| c.starts_with(root))
+        })
+        .filter(|p| {
+            !(p.cmdline.starts_with("tmux ")
+                || p.cmdline.starts_with("sh -c trap true")
+                || p.cmdline == "sleep 600")
+        })
+        .map(|p| format!("{} {}", p.pid, p.cmdline))
+        .collect()
+}
+
+/// Polls `pred` every 20 ms for up to `secs` seconds (a bound for a hung runner, not a speed
+/// check) and fails with `what` if it never holds.
+pub fn wait_until(what: &str, secs: u64, mut pred: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while !pred() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out after {secs} s waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// Asserts that nothing of the test on `root` is left, allowing a few seconds for the kernel
+/// to finish killing what the runner killed.
+pub fn assert_nothing_left(root: &Path, mark: u32) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let left = leftovers(root, mark);
+        if left.is_empty() {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "processes outlived the runner: {left:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// A field of /proc/PID/status in KiB (VmHWM: peak resident memory), 0 once it is gone.
+pub fn status_kb(pid: i32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|n| n.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Sends a real signal, as a terminal or `kill` would.
+pub fn signal(pid: u32, sig: i32) {
+    // SAFETY: kill(2) on a pid this test started.
+    assert_eq!(
+        unsafe { libc::kill(pid as i32, sig) },
+        0,
+        "kill({pid}, {sig})"
+    );
+}
