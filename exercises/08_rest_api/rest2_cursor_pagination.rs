@@ -6,14 +6,16 @@
 // "the 20 rows after the last one you saw": `WHERE id > ?1 ORDER BY id LIMIT ?2`. The answer
 // carries a `next_cursor` that the client sends back as is, and `null` when nothing is left.
 // Asking for one row more than the page (`LIMIT limit + 1`) tells whether a next page exists
-// without a second query. The index on `id` serves it, so page 1000 is as fast as page 1.
+// without a second query. The table's own B-tree (`INTEGER PRIMARY KEY` is the rowid) serves
+// `id > ?1` with a seek, so page 1000 costs what page 1 does; OFFSET walks every row it skips.
 //
 // Why it matters: a sync client paged through 2 million contacts with OFFSET. Users deleted
 // contacts during the sync, and every deletion silently dropped one contact from the copy.
 //
 // Production caveat: a cursor must follow a unique, immutable sort order. To sort by a column
-// that repeats, such as `created_at`, the cursor carries `(created_at, id)` and the query
-// compares the pair: `WHERE (created_at, id) > (?1, ?2)`.
+// that repeats, such as `created_at`, the cursor carries `(created_at, id)`, the query compares
+// the pair, `WHERE (created_at, id) > (?1, ?2)`, and an index on `(created_at, id)` keeps it a
+// seek.
 //
 // What to do: in `list`, replace the OFFSET query with a keyset one; answer `next_cursor` only
 // when another page exists, and clamp `limit` to 1..=100 (20 when missing).
@@ -90,10 +92,14 @@ mod tests {
     use super::*;
     use axum::body::{Body, to_bytes};
     use axum::http::Request;
+    use std::sync::atomic::{AtomicU64, Ordering};
     use tower::ServiceExt;
 
     fn db(rows: usize) -> Db {
         let conn = Connection::open_in_memory().unwrap();
+        // Rows come back in reverse wherever a query leaves the order open: no ORDER BY, no order.
+        conn.execute_batch("PRAGMA reverse_unordered_selects = ON")
+            .unwrap();
         conn.execute_batch("CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT NOT NULL)")
             .unwrap();
         for i in 1..=rows {
@@ -127,7 +133,9 @@ mod tests {
         let (mut sizes, mut seen) = (Vec::new(), Vec::new());
         let mut query = format!("?limit={limit}");
         for _ in 0..100 {
-            let page = get_page(app, &query).await.expect("a page");
+            let page = get_page(app, &query)
+                .await
+                .unwrap_or_else(|s| panic!("GET /items{query}: expected 200, got {s}"));
             sizes.push(page.items.len());
             seen.extend(ids(&page));
             match page.next_cursor {
@@ -151,7 +159,11 @@ mod tests {
                 got_sizes, sizes,
                 "{rows} rows, {limit} a page: expected pages of {sizes:?}, and next_cursor null on the last one (no empty page after it)"
             );
-            assert_eq!(seen, (1..=rows as i64).collect::<Vec<_>>());
+            assert_eq!(
+                seen,
+                (1..=rows as i64).collect::<Vec<_>>(),
+                "{rows} rows: every id once, in order"
+            );
         }
     }
 
@@ -162,7 +174,11 @@ mod tests {
             let db = db(30);
             let app = app(db.clone());
             let first = get_page(&app, &format!("?limit={limit}")).await.unwrap();
-            assert_eq!(ids(&first), (1..=limit as i64).collect::<Vec<_>>());
+            assert_eq!(
+                ids(&first),
+                (1..=limit as i64).collect::<Vec<_>>(),
+                "the first page of {limit}: ids 1 to {limit}, in order"
+            );
             {
                 let conn = db.lock().unwrap();
                 for id in behind.iter().chain(&ahead) {
@@ -219,6 +235,51 @@ mod tests {
                 get_page(&app, query).await,
                 Err(StatusCode::BAD_REQUEST),
                 "GET /items{query}: expected 400"
+            );
+        }
+    }
+
+    /// SQLite virtual-machine steps spent answering `query`: the cost of the query itself.
+    async fn steps(app: &Router, db: &Db, query: &str) -> u64 {
+        let count = std::sync::Arc::new(AtomicU64::new(0));
+        let c = count.clone();
+        db.lock()
+            .unwrap()
+            .progress_handler(
+                1,
+                Some(move || {
+                    c.fetch_add(1, Ordering::Relaxed);
+                    false
+                }),
+            )
+            .unwrap();
+        get_page(app, query).await.unwrap();
+        db.lock()
+            .unwrap()
+            .progress_handler(1, None::<fn() -> bool>)
+            .unwrap();
+        count.load(Ordering::Relaxed)
+    }
+
+    #[tokio::test]
+    async fn a_deep_page_costs_what_an_early_page_costs() {
+        for limit in [20, 5] {
+            let db = db(3000);
+            let app = app(db.clone());
+            let early = steps(&app, &db, &format!("?limit={limit}&cursor=20")).await;
+            let deep = steps(&app, &db, &format!("?limit={limit}&cursor=2900")).await;
+            assert!(early > 0, "the query ran no SQLite steps at all?");
+            let budget = 20 * (limit + 1) + 50;
+            assert!(
+                early <= budget,
+                "a page of {limit} took {early} SQLite steps: expected at most {budget}, a few \
+                 per row returned; a query that reads the whole table takes thousands"
+            );
+            assert!(
+                deep < early * 2,
+                "a page after row 2900 took {deep} SQLite steps, one after row 20 took {early}: \
+                 expected about the same, as a keyset query seeks straight to its rows \
+                 (OFFSET, or filtering in Rust, walks everything before them)"
             );
         }
     }
