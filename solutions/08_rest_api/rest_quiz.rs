@@ -1,14 +1,15 @@
 // rest_quiz: a `/v1/todos` resource that two clients can edit safely
 //
 // The topic in one resource: `201` and `Location` on create, `problem+json` errors, a PATCH
-// whose fields can be missing, `null` or a value, and optimistic concurrency over HTTP. Every
+// whose fields can be missing, `null` or a value (the rules of JSON Merge Patch, RFC 7396),
+// and optimistic concurrency over HTTP. Every
 // representation carries an `ETag` (here the todo's version, `"3"`). A client that wants to
 // change it sends `If-Match` with the ETag it read. If the todo changed since, the server
 // answers `412 Precondition Failed` and changes nothing, instead of silently overwriting the
 // other client's edit (the "lost update"). This server requires the header on PATCH:
 // without it, `428 Precondition Required` (RFC 6585). `If-Match: *` matches any current
-// version, and the header may list several ETags. ETags in `If-Match` use the strong
-// comparison: a weak one (`W/"3"`) never matches (RFC 9110, section 13.1.1).
+// version, and the header may list several ETags, on one line or several. ETags in `If-Match`
+// use the strong comparison: a weak one (`W/"3"`) never matches (RFC 9110, section 13.1.1).
 //
 // Why it matters: two support agents edited the same ticket; the second save wiped the first
 // one's note, and nobody noticed for a week.
@@ -18,7 +19,8 @@
 // one-second resolution does not: two edits in the same second share it.
 //
 // What to do: in `patch`, check `If-Match` against the current ETag (428 without it, 412 when
-// it does not match), then apply the patch's fields: missing keeps, `null` clears the note.
+// it does not match), before anything changes; then apply the fields, all or none: missing
+// keeps, `null` clears the note, a blank title refuses the whole patch.
 // Run `backlings hint` if you are stuck.
 
 use axum::extract::{Path, State};
@@ -114,10 +116,13 @@ async fn fetch(State(db): State<Db>, Path(id): Path<u64>) -> Response {
     }
 }
 
-/// Whether an `If-Match` value matches `current`: `*`, or one of a comma-separated list of
-/// ETags, compared strongly (a weak `W/"…"` never matches).
-fn if_match(value: &str, current: &str) -> bool {
-    value.trim() == "*" || value.split(',').any(|tag| tag.trim() == current)
+/// Whether the `If-Match` header lines match `current`: `*`, or one of the listed ETags,
+/// compared strongly (a weak `W/"…"` never matches). Splitting on `,` is safe for this API's
+/// numeric ETags; an ETag may itself contain a comma.
+fn if_match<'a>(lines: impl Iterator<Item = &'a str>, current: &str) -> bool {
+    lines
+        .flat_map(|line| line.split(','))
+        .any(|tag| tag.trim() == "*" || tag.trim() == current)
 }
 
 async fn patch(
@@ -130,22 +135,25 @@ async fn patch(
     let Some(todo) = todos.get_mut(&id) else {
         return problem(StatusCode::NOT_FOUND, &format!("no todo {id}"));
     };
-    let Some(wanted) = headers.get(header::IF_MATCH) else {
+    let wanted = headers.get_all(header::IF_MATCH);
+    if wanted.iter().next().is_none() {
         return problem(
             StatusCode::PRECONDITION_REQUIRED,
             "send If-Match with the ETag you read",
         );
-    };
-    if !if_match(wanted.to_str().unwrap_or(""), &etag(todo)) {
+    }
+    // Every header line counts; a line that is not text matches nothing.
+    let lines = wanted.iter().map(|v| v.to_str().unwrap_or(""));
+    if !if_match(lines, &etag(todo)) {
         return problem(
             StatusCode::PRECONDITION_FAILED,
             "the todo changed since you read it",
         );
     }
+    if p.title.as_ref().is_some_and(|t| t.trim().is_empty()) {
+        return problem(StatusCode::UNPROCESSABLE_ENTITY, "title must not be blank");
+    }
     if let Some(title) = p.title {
-        if title.trim().is_empty() {
-            return problem(StatusCode::UNPROCESSABLE_ENTITY, "title must not be blank");
-        }
         todo.title = title.trim().to_string();
     }
     if let Some(note) = p.note {
@@ -223,7 +231,11 @@ mod tests {
         )
         .await;
         assert_eq!(a.status, StatusCode::CREATED, "creating: expected 201");
-        assert_eq!(a.location.as_deref(), Some("/v1/todos/1"));
+        assert_eq!(
+            a.location.as_deref(),
+            Some("/v1/todos/1"),
+            "expected Location: /v1/todos/1"
+        );
         (app, a.etag.expect("a created todo carries an ETag"))
     }
 
@@ -244,7 +256,7 @@ mod tests {
                 StatusCode::OK,
                 "PATCH with If-Match: {etag}: expected 200"
             );
-            assert_eq!(a.body["note"].as_str(), note);
+            assert_eq!(a.body["note"].as_str(), note, "the note after {patch}");
             let next = a.etag.expect("the answer carries the new ETag");
             assert_ne!(next, etag, "the ETag must change when the todo does");
             let got = call(&app, "GET", "/v1/todos/1", None, "").await;
@@ -253,7 +265,7 @@ mod tests {
                 Some(next.as_str()),
                 "GET shows the same new ETag"
             );
-            assert_eq!(got.body, a.body);
+            assert_eq!(got.body, a.body, "GET shows what the PATCH answered");
         }
     }
 
@@ -269,7 +281,11 @@ mod tests {
                 &format!(r#"{{"note":"{first}"}}"#),
             )
             .await;
-            assert_eq!(a.status, StatusCode::OK);
+            assert_eq!(
+                a.status,
+                StatusCode::OK,
+                "the first client's PATCH: expected 200"
+            );
             // The second client still holds the ETag it read before the first edit.
             let b = call(
                 &app,
@@ -284,8 +300,12 @@ mod tests {
                 StatusCode::PRECONDITION_FAILED,
                 "a stale If-Match: expected 412"
             );
-            assert_eq!(b.content_type.as_deref(), Some("application/problem+json"));
-            assert_eq!(b.body["status"], 412);
+            assert_eq!(
+                b.content_type.as_deref(),
+                Some("application/problem+json"),
+                "a 412 is a problem+json"
+            );
+            assert_eq!(b.body["status"], 412, "the problem's status field");
             let now = call(&app, "GET", "/v1/todos/1", None, "").await;
             assert_eq!(
                 now.body["note"].as_str(),
@@ -307,6 +327,11 @@ mod tests {
             a.status,
             StatusCode::PRECONDITION_REQUIRED,
             "no If-Match: expected 428"
+        );
+        assert_eq!(
+            a.content_type.as_deref(),
+            Some("application/problem+json"),
+            "a 428 is a problem+json that says what to send"
         );
         let weak = format!("W/{etag}");
         let a = call(&app, "PATCH", "/v1/todos/1", Some(&weak), r#"{"note":"n"}"#).await;
@@ -336,7 +361,11 @@ mod tests {
         );
         let a = call(&app, "PATCH", "/v1/todos/2", Some("*"), r#"{"note":"m"}"#).await;
         assert_eq!(a.status, StatusCode::NOT_FOUND, "there is no todo 2");
-        assert_eq!(a.content_type.as_deref(), Some("application/problem+json"));
+        assert_eq!(
+            a.content_type.as_deref(),
+            Some("application/problem+json"),
+            "a 404 is a problem+json"
+        );
     }
 
     #[tokio::test]
@@ -374,7 +403,11 @@ mod tests {
             Some(etag.as_str()),
             "a refused PATCH changes nothing"
         );
-        assert_eq!(now.body["title"].as_str(), Some("swim"));
+        assert_eq!(
+            now.body["title"].as_str(),
+            Some("swim"),
+            "the title is as before"
+        );
     }
 
     #[tokio::test]
@@ -405,12 +438,97 @@ mod tests {
             r#"{"note":"n"}"#,
         )
         .await;
-        assert_eq!(a.status, StatusCode::OK);
+        assert_eq!(a.status, StatusCode::OK, "PATCH todo 2 with its own ETag");
         let again = call(&app, "GET", "/v1/todos/1", None, "").await;
         assert_eq!(
             again.etag, one.etag,
             "editing todo 2 leaves todo 1's ETag alone"
         );
-        assert_eq!(again.body["title"].as_str(), Some("t1"));
+        assert_eq!(
+            again.body["title"].as_str(),
+            Some("t1"),
+            "todo 1 is untouched"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_refused_patch_changes_nothing_at_all() {
+        for (stale, patch) in [
+            (true, r#"{"title":"mine","note":"mine"}"#),
+            (false, r#"{"note":"kept?","title":"  "}"#),
+        ] {
+            let (app, etag) = one_todo("theirs").await;
+            let a = call(
+                &app,
+                "PATCH",
+                "/v1/todos/1",
+                Some(&etag),
+                r#"{"note":"theirs"}"#,
+            )
+            .await;
+            let current = a.etag.clone().unwrap();
+            let tag = if stale { etag } else { current.clone() };
+            let b = call(&app, "PATCH", "/v1/todos/1", Some(&tag), patch).await;
+            let expected = if stale {
+                StatusCode::PRECONDITION_FAILED
+            } else {
+                StatusCode::UNPROCESSABLE_ENTITY
+            };
+            assert_eq!(b.status, expected, "PATCH {patch} with If-Match: {tag}");
+            let now = call(&app, "GET", "/v1/todos/1", None, "").await;
+            assert_eq!(
+                now.body, a.body,
+                "after a refused {patch}, no field may have changed"
+            );
+            assert_eq!(now.etag, Some(current), "and the ETag stays");
+        }
+    }
+
+    #[tokio::test]
+    async fn only_an_exact_current_etag_matches() {
+        let app = app(Db::default());
+        for title in ["a", "b"] {
+            call(
+                &app,
+                "POST",
+                "/v1/todos",
+                None,
+                &format!(r#"{{"title":"{title}"}}"#),
+            )
+            .await;
+        }
+        // Todo 1 goes to version 12; todo 2 stays at version 1.
+        let mut etag = call(&app, "GET", "/v1/todos/1", None, "")
+            .await
+            .etag
+            .unwrap();
+        for _ in 0..11 {
+            etag = call(&app, "PATCH", "/v1/todos/1", Some(&etag), "{}")
+                .await
+                .etag
+                .unwrap();
+        }
+        assert_eq!(etag, "\"12\"");
+        for wrong in ["\"12\"", "1", "\"11\""] {
+            let a = call(&app, "PATCH", "/v1/todos/2", Some(wrong), r#"{"note":"x"}"#).await;
+            assert_eq!(
+                a.status,
+                StatusCode::PRECONDITION_FAILED,
+                "todo 2 is at \"1\": If-Match: {wrong} must not match"
+            );
+        }
+        // A list may also come as several header lines.
+        let req = Request::patch("/v1/todos/2")
+            .header(header::IF_MATCH, "\"7\"")
+            .header(header::IF_MATCH, "\"9\", \"1\"")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(r#"{"note":"y"}"#))
+            .unwrap();
+        let res = app.clone().oneshot(req).await.unwrap();
+        assert_eq!(
+            res.status(),
+            StatusCode::OK,
+            "If-Match on two lines, the second listing the current ETag: expected 200"
+        );
     }
 }
