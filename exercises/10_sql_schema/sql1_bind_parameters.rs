@@ -10,9 +10,11 @@
 // with `format!("... WHERE name = '{q}'")`; a search for `x' OR '1'='1` listed every customer.
 // Escaping quotes by hand is the fix that "works" until an input the escaper did not foresee.
 //
-// Where PostgreSQL differs: its placeholders are `$1`, `$2` (SQLite's are `?1` or `:name`), and
-// its `text` cannot hold the NUL character at all (PostgreSQL manual, "Character Types"), while
-// SQLite stores it when it is bound. In both, a bound value is data and never SQL.
+// Where PostgreSQL differs: its placeholders are `$1`, `$2` (SQLite takes `?`, `?NNN`, `:AAA`,
+// `@AAA` and `$AAA`: https://sqlite.org/lang_expr.html#varparam), and its `text` cannot hold
+// the NUL character at all (PostgreSQL manual, "Character Types"), while SQLite stores it when
+// it is bound. In both, a bound value is data and never SQL, and it does not count towards the
+// length limit on SQL text (SQLITE_LIMIT_SQL_LENGTH), which a pasted value does.
 //
 // What to do: in `add_user` and `find_by_name`, put `?1`, `?2` in the SQL and pass the values
 // with `params![]`; make a missing user `Ok(None)` with `.optional()`, and keep NULL as `None`.
@@ -75,6 +77,9 @@ fn main() {}
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rusqlite::limits::Limit;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
 
     fn count(conn: &Connection) -> i64 {
         conn.query_row("SELECT count(*) FROM users", [], |r| r.get(0))
@@ -205,6 +210,93 @@ mod tests {
                 find_by_name(&conn, name).unwrap().map(|u| u.bio),
                 Some(bio.map(Into::into)),
                 "{name}: expected bio {bio:?}: NULL reads as None, an empty bio as Some(\"\")"
+            );
+        }
+    }
+
+    #[test]
+    fn long_values_fit_because_they_are_not_part_of_the_sql_text() {
+        // A bound value travels beside the statement, so the length limit on SQL text does not
+        // apply to it. A value pasted into the text (quoted, escaped or hex-encoded) does.
+        for (len, ch) in [(1_000, 'a'), (1_500, '\'')] {
+            let conn = open().unwrap();
+            conn.set_limit(Limit::SQLITE_LIMIT_SQL_LENGTH, 200).unwrap();
+            let name: String = std::iter::repeat_n(ch, len).collect();
+            let bio: String = std::iter::repeat_n('b', len).collect();
+            let id = add_user(&conn, &name, Some(&bio)).expect(
+                "a 1 000-character name must be stored: SQL text is limited to 200 bytes here, \
+                 so the values must be bound (?1, ?2), not written into the statement",
+            );
+            assert_eq!(
+                stored(&conn, id),
+                (name.clone(), Some(bio.clone())),
+                "the {len}-character name and bio must be stored whole"
+            );
+            assert_eq!(
+                find_by_name(&conn, &name).expect("find_by_name must bind the name too"),
+                Some(user(id, &name, Some(&bio))),
+                "find_by_name(<{len} x {ch:?}>) must find user {id}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_lookup_uses_the_index_on_name() {
+        // `name` is UNIQUE, so SQLite keeps an index on it: a WHERE on the name reads a handful of
+        // rows. Reading every row and comparing in Rust costs thousands of VM steps.
+        for (rows, probe) in [(1_000, "user 737"), (1_200, "user 5")] {
+            let mut conn = open().unwrap();
+            for i in 0..rows {
+                add_user(&conn, &format!("user {i}"), None).unwrap();
+            }
+            let steps = Arc::new(AtomicUsize::new(0));
+            let counter = Arc::clone(&steps);
+            conn.progress_handler(
+                1,
+                Some(move || {
+                    counter.fetch_add(1, Ordering::Relaxed);
+                    false
+                }),
+            )
+            .unwrap();
+            let found = find_by_name(&conn, probe).unwrap();
+            let missing = find_by_name(&conn, "nobody").unwrap();
+            conn.progress_handler(1, None::<fn() -> bool>).unwrap();
+            assert_eq!(
+                found.map(|u| u.name),
+                Some(probe.to_string()),
+                "{probe:?} exists"
+            );
+            assert_eq!(missing, None, "nobody has the name \"nobody\"");
+            let steps = steps.load(Ordering::Relaxed);
+            assert!(
+                steps < 200,
+                "two lookups among {rows} users took {steps} VM steps, expected under 200: \
+                 filter by name in the SQL WHERE so the index is used, not in Rust"
+            );
+        }
+    }
+
+    #[test]
+    fn a_bio_that_is_not_text_is_an_error_not_none() {
+        // A table without STRICT accepts a blob in a TEXT column. Reading it as text must fail
+        // loudly: `.ok()` would turn the corrupt value into "no bio".
+        for (name, bad) in [("eve", "x'ff00'"), ("zed", "x''")] {
+            let conn = open().unwrap();
+            add_user(&conn, "alice", Some("fine")).unwrap();
+            conn.execute(
+                &format!("INSERT INTO users (name, bio) VALUES (?1, {bad})"),
+                [name],
+            )
+            .unwrap();
+            assert!(
+                find_by_name(&conn, name).is_err(),
+                "{name}'s bio is the blob {bad}, not text: expected Err (row.get(2)?), not None"
+            );
+            assert_eq!(
+                find_by_name(&conn, "alice").unwrap().and_then(|u| u.bio),
+                Some("fine".to_string()),
+                "alice's bio is \"fine\""
             );
         }
     }

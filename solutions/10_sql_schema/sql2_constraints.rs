@@ -9,8 +9,13 @@
 // Rust code below turns into a domain error.
 //
 // Why it matters: a signup form checked that an email was free, then inserted it. Two clicks
-// in the same second passed the check twice and made two accounts for one person; only a
-// UNIQUE index closes that race, because the database checks and writes in one step.
+// in the same second passed the check twice and made two accounts for one person. A UNIQUE
+// index is the simplest sure way to close that race: the database checks and writes in one step.
+//
+// Limits of these rules: UNIQUE compares bytes (collation BINARY), so `Z@x` and `z@X` are two
+// emails unless you store them lowercased or declare `COLLATE NOCASE`; a CHECK on `quantity >= 1`
+// still takes `'lots'` in a table that is not STRICT (text sorts after numbers: the quiz closes
+// that). A trigger could cascade deletes too; `ON DELETE CASCADE` says it in one clause.
 //
 // Production caveat: SQLite does not enforce foreign keys unless each connection runs
 // `PRAGMA foreign_keys = ON` (https://sqlite.org/foreignkeys.html, section 2). The SQLite that
@@ -118,7 +123,8 @@ mod tests {
             add_user(&conn, email, "First").unwrap();
             assert_eq!(
                 add_user(&conn, email, "Second"),
-                Err(ShopError::DuplicateEmail)
+                Err(ShopError::DuplicateEmail),
+                "{email} is taken: expected DuplicateEmail from the UNIQUE constraint"
             );
             refused(
                 &conn,
@@ -173,7 +179,11 @@ mod tests {
     fn an_order_for_an_unknown_user_is_refused_by_the_schema() {
         for (user, ghost) in [(1, 2), (1, 999)] {
             let conn = db();
-            assert_eq!(add_user(&conn, "ann@example.com", "Ann"), Ok(user));
+            assert_eq!(
+                add_user(&conn, "ann@example.com", "Ann"),
+                Ok(user),
+                "the first user of an empty table gets id {user}"
+            );
             assert_eq!(
                 add_order(&conn, ghost, 1),
                 Err(ShopError::UnknownUser),

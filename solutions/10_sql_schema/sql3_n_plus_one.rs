@@ -14,8 +14,11 @@
 //
 // Where PostgreSQL differs: with PostgreSQL, bind one array instead of a list of placeholders,
 // `WHERE user_id = ANY($1)`, so the statement text stays the same for every page size. SQLite
-// has no array type, and caps the number of `?` per statement (SQLITE_MAX_VARIABLE_NUMBER,
-// 32766 by default since 3.32.0, https://sqlite.org/limits.html): keep pages bounded.
+// has no array type; its ways to bind one list are a JSON text read by
+// `IN (SELECT value FROM json_each(?1))` (https://sqlite.org/json1.html), or rusqlite's
+// `array` feature (`IN rarray(?1)`). A list of `?` marks is capped per statement
+// (SQLITE_MAX_VARIABLE_NUMBER, 32766 by default since 3.32.0, https://sqlite.org/limits.html):
+// keep pages bounded.
 //
 // What to do: in `page`, replace the query per user with one query for the orders of every
 // user on the page, then attach each order to its user. Users without orders stay, with none.
@@ -142,7 +145,9 @@ mod tests {
                  id INTEGER PRIMARY KEY,
                  user_id INTEGER NOT NULL REFERENCES users(id),
                  total_cents INTEGER NOT NULL
-             );",
+             );
+             -- The biggest order first: a query without ORDER BY id follows this index.
+             CREATE INDEX orders_by_user_total ON orders(user_id, total_cents DESC);",
         )
         .unwrap();
         for i in 1..=users {
@@ -244,7 +249,12 @@ mod tests {
             let db = shop(users);
             let want = expected(&db.conn, after, limit);
             let needed: usize = want.iter().map(|u| u.orders.len().max(1)).sum();
-            assert_eq!(page(&db, after, limit).unwrap(), want);
+            assert_eq!(
+                page(&db, after, limit).unwrap(),
+                want,
+                "page(after {after}, limit {limit}) of {users} users: expected the users by id, \
+                 each with their own orders by id"
+            );
             let rows = db.rows.get();
             assert!(
                 rows <= needed + want.len(),

@@ -124,7 +124,8 @@ mod tests {
         conn
     }
 
-    /// Keyboard's price went up after order 3; Stand was never sold; order 3 was refunded.
+    /// Keyboard's price went up after order 3 (3 sold at the new price); Stand was never sold;
+    /// order 3 was refunded.
     const SHOP_A: &str = "
         INSERT INTO users (id, email) VALUES (1, 'ann@example.com'), (2, 'bob@example.com');
         INSERT INTO products (id, name, price_cents) VALUES
@@ -136,10 +137,10 @@ mod tests {
         UPDATE products SET price_cents = 5499 WHERE id = 1;
         INSERT INTO orders (id, user_id, status) VALUES (4, 1, 'paid');
         INSERT INTO order_lines (order_id, product_id, quantity, unit_price_cents) VALUES
-            (4, 1, 1, 5499);
+            (4, 1, 3, 5499);
     ";
 
-    /// Pot's only sale was refunded; a Mug was once sold at a discount.
+    /// Pot's only sale was refunded; one Mug was sold at a discount, two at full price.
     const SHOP_B: &str = "
         INSERT INTO users (id, email) VALUES (1, 'cy@example.com'), (2, 'di@example.com');
         INSERT INTO products (id, name, price_cents) VALUES
@@ -147,7 +148,7 @@ mod tests {
         INSERT INTO orders (id, user_id, status) VALUES (1, 1, 'refunded'), (2, 2, 'paid'),
             (3, 1, 'paid');
         INSERT INTO order_lines (order_id, product_id, quantity, unit_price_cents) VALUES
-            (1, 3, 1, 3500), (1, 2, 2, 1200), (2, 2, 1, 1000), (3, 1, 10, 450), (3, 2, 1, 1200);
+            (1, 3, 1, 3500), (1, 2, 2, 1200), (2, 2, 1, 1000), (3, 1, 10, 450), (3, 2, 2, 1200);
     ";
 
     fn seeded(data: &str) -> Connection {
@@ -192,7 +193,7 @@ mod tests {
     fn the_schema_refuses_bad_rows() {
         for data in [SHOP_A, SHOP_B] {
             let conn = seeded(data);
-            let cases: [(&str, &[(i32, &str)]); 13] = [
+            let cases: [(&str, &[(i32, &str)]); 19] = [
                 (
                     "INSERT INTO users (id, email) SELECT 9, email FROM users",
                     &[UNIQUE],
@@ -204,6 +205,29 @@ mod tests {
                 ),
                 (
                     "INSERT INTO products (name, price_cents) VALUES (NULL, 100)",
+                    &[NOT_NULL],
+                ),
+                (
+                    "INSERT INTO products (name, price_cents) VALUES ('Pen', NULL)",
+                    &[NOT_NULL],
+                ),
+                (
+                    "INSERT INTO orders (user_id, status) VALUES (NULL, 'paid')",
+                    &[NOT_NULL],
+                ),
+                ("UPDATE order_lines SET quantity = NULL", &[NOT_NULL]),
+                (
+                    "UPDATE order_lines SET unit_price_cents = NULL",
+                    &[NOT_NULL],
+                ),
+                (
+                    "INSERT INTO order_lines (order_id, product_id, quantity, unit_price_cents)
+                     VALUES (NULL, 1, 1, 100)",
+                    &[NOT_NULL],
+                ),
+                (
+                    "INSERT INTO order_lines (order_id, product_id, quantity, unit_price_cents)
+                     VALUES (2, NULL, 1, 100)",
                     &[NOT_NULL],
                 ),
                 (
@@ -295,7 +319,7 @@ mod tests {
             (
                 SHOP_A,
                 vec![
-                    line(1, "Keyboard", 2, 4999 + 5499),
+                    line(1, "Keyboard", 4, 4999 + 3 * 5499),
                     line(2, "Mouse", 3, 3 * 1999),
                     line(3, "Cable", 3, 3 * 599),
                     line(4, "Stand", 0, 0),
@@ -305,18 +329,26 @@ mod tests {
                 SHOP_B,
                 vec![
                     line(1, "Tea", 10, 4500),
-                    line(2, "Mug", 2, 1000 + 1200),
+                    line(2, "Mug", 3, 1000 + 2 * 1200),
                     line(3, "Pot", 0, 0),
                 ],
             ),
         ];
         for (data, want) in cases {
             let conn = seeded(data);
+            // The report is the SQL itself: run it the way the tests run any query.
+            let got = query_as::<ProductRevenue, _>(&conn, REVENUE_SQL, [])
+                .expect("REVENUE_SQL runs and every row maps to ProductRevenue");
             assert_eq!(
-                revenue_report(&conn).unwrap(),
+                got, want,
+                "REVENUE_SQL: expected every product by id, with units and revenue from paid \
+                 orders at the price on each line (sum of quantity * unit_price_cents), and \
+                 0/0 for products with no paid sale"
+            );
+            assert_eq!(
+                revenue_report(&conn).expect("revenue_report runs REVENUE_SQL"),
                 want,
-                "expected every product by id, with units and revenue from paid orders at \
-                 the price on each line, and 0/0 for products with no paid sale"
+                "revenue_report returns what REVENUE_SQL computes"
             );
         }
     }
@@ -325,7 +357,7 @@ mod tests {
     fn the_report_of_an_empty_shop() {
         let conn = shop();
         assert_eq!(
-            revenue_report(&conn).unwrap(),
+            revenue_report(&conn).expect("the report of an empty shop runs"),
             vec![],
             "no products, no lines"
         );
@@ -333,8 +365,17 @@ mod tests {
             "INSERT INTO products (id, name, price_cents) VALUES (7, 'Lamp', 2500), (8, 'Rug', 1)",
         )
         .unwrap();
+        let sql_rows = query_as::<ProductRevenue, _>(&conn, REVENUE_SQL, []).expect(
+            "units and revenue of a product never sold are sum() of no rows, which is NULL: \
+             use coalesce(sum(..), 0) so they read as 0",
+        );
         assert_eq!(
-            revenue_report(&conn).unwrap(),
+            sql_rows,
+            vec![line(7, "Lamp", 0, 0), line(8, "Rug", 0, 0)],
+            "REVENUE_SQL: products that were never sold: 0 units, 0 cents"
+        );
+        assert_eq!(
+            revenue_report(&conn).expect("revenue_report runs REVENUE_SQL"),
             vec![line(7, "Lamp", 0, 0), line(8, "Rug", 0, 0)],
             "products that were never sold: 0 units, 0 cents"
         );
@@ -372,5 +413,25 @@ mod tests {
         let conn = shop();
         let broken = query_as::<Email, _>(&conn, "SELECT id, email FROM customers", []);
         assert!(broken.is_err(), "a query on a missing table is an error");
+    }
+
+    #[test]
+    fn a_row_that_fails_to_map_is_an_error() {
+        // Skipping the bad row would return a shorter list that looks complete.
+        for (rows, bad) in [(3, 2), (6, 4)] {
+            let values: Vec<String> = (1..=rows)
+                .map(|i| match i == bad {
+                    true => format!("({i}, NULL)"),
+                    false => format!("({i}, 'u{i}@example.com')"),
+                })
+                .collect();
+            let sql = format!("SELECT * FROM (VALUES {}) ORDER BY 1", values.join(", "));
+            let conn = shop();
+            assert!(
+                query_as::<Email, _>(&conn, &sql, []).is_err(),
+                "row {bad} of {rows} has a NULL email that cannot map to String: expected Err, \
+                 not the other rows"
+            );
+        }
     }
 }
