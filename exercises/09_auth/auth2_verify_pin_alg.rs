@@ -4,9 +4,9 @@
 // `"alg":"none"` (an "unsecured JWT", RFC 7519 §6) means "no signature to check", and
 // `HS512` asks for another MAC. This service signs with HS256 only, so it pins it: any other
 // `alg` is refused before anything else is looked at (RFC 8725 §3.1). Then the tag is compared
-// in constant time. `==` on two byte slices stops at the first byte that differs, so the time
-// it takes tells an attacker how much of a forged tag is right; `Mac::verify_slice` looks at
-// every byte whatever they hold. A tampered token and a wrong key look the same from here:
+// in constant time. `==` on two byte slices makes no such promise: it may return as soon as
+// it finds a difference, so the time it takes can tell an attacker how much of a forged tag is
+// right; `Mac::verify_slice` looks at every byte whatever they hold. A tampered token and a wrong key look the same from here:
 // the tag does not match, and that is all a verifier can know.
 //
 // Why it matters: in 2015 several JWT libraries accepted `alg: none` tokens with no signature
@@ -43,7 +43,8 @@ pub fn b64url_encode(bytes: &[u8]) -> String {
     out
 }
 
-/// The inverse: `None` for a character outside the alphabet (`=`, `+`, `/`) or a bad length.
+/// The inverse: `None` for a character outside the alphabet (`=`, `+`, `/`), a bad length, or
+/// non-zero trailing bits (RFC 4648 §3.5), so that one tag has only one spelling.
 pub fn b64url_decode(text: &str) -> Option<Vec<u8>> {
     let mut out = Vec::new();
     for chunk in text.as_bytes().chunks(4) {
@@ -56,7 +57,7 @@ pub fn b64url_decode(text: &str) -> Option<Vec<u8>> {
         }
         out.extend_from_slice(&n.to_be_bytes()[1..chunk.len()]);
     }
-    Some(out)
+    (b64url_encode(&out) == text).then_some(out)
 }
 
 #[derive(Debug, PartialEq, Error)]
@@ -252,6 +253,15 @@ mod tests {
                 hs256(KEY_A, &format!("{header}.{claims}"))
             )
         };
+        // 32 bytes are 43 characters whose last 2 bits are zero: set one, the bytes stay the same.
+        let last = B64URL
+            .iter()
+            .position(|&c| c as char == good.chars().last().unwrap());
+        let respelled = format!(
+            "{}{}",
+            &good[..good.len() - 1],
+            B64URL[last.unwrap() ^ 1] as char
+        );
         let cases = [
             ("two parts", format!("{}.{}", p[0], p[1])),
             ("four parts", format!("{good}.{}", p[2])),
@@ -277,6 +287,10 @@ mod tests {
                 signed(p[0], &b64url_encode(b"{\"sub\":")),
             ),
             ("signed claims that are not base64url", signed(p[0], "e30=")),
+            (
+                "the tag spelled another way (non-zero trailing bits)",
+                respelled,
+            ),
         ];
         for (what, t) in cases {
             assert_eq!(
@@ -287,31 +301,77 @@ mod tests {
         }
     }
 
+    /// The code with every comment removed (line, block, trailing) and every string and char
+    /// literal emptied, so that neither can satisfy the scan below.
+    fn code_only(src: &str) -> String {
+        let b: Vec<char> = src.chars().collect();
+        let (mut out, mut i) = (String::new(), 0);
+        while i < b.len() {
+            let next = b.get(i + 1).copied();
+            if b[i] == '/' && next == Some('/') {
+                while i < b.len() && b[i] != '\n' {
+                    i += 1;
+                }
+            } else if b[i] == '/' && next == Some('*') {
+                let mut depth = 0;
+                while i < b.len() {
+                    match (b[i], b.get(i + 1).copied()) {
+                        ('/', Some('*')) => (depth, i) = (depth + 1, i + 2),
+                        ('*', Some('/')) => (depth, i) = (depth - 1, i + 2),
+                        _ => i += 1,
+                    }
+                    if depth == 0 {
+                        break;
+                    }
+                }
+                out.push(' ');
+            } else if b[i] == '"'
+                || (b[i] == '\'' && (next == Some('\\') || b.get(i + 2) == Some(&'\'')))
+            {
+                let quote = b[i];
+                i += 1;
+                while i < b.len() && b[i] != quote {
+                    i += if b[i] == '\\' { 2 } else { 1 };
+                }
+                out.push_str(if quote == '"' { "\"\"" } else { "' '" });
+                i += 1;
+            } else {
+                out.push(b[i]);
+                i += 1;
+            }
+        }
+        out
+    }
+
     #[test]
     fn the_tag_is_compared_in_constant_time() {
-        // Timing cannot be measured reliably in a unit test, so this one reads the code above
-        // the banner: the tag must go through `verify_slice`, and no raw MAC may come out of
-        // `finalize` to be compared with `==` or `!=`.
+        // A tripwire, not a proof: timing cannot be measured reliably in a unit test, so this
+        // reads the code above the banner, comments and strings removed. The tag must be checked
+        // by the MAC itself (`.verify_slice(` or `CtOutput == CtOutput`), and no raw tag may be
+        // taken out of it (`into_bytes`, `finalize_fixed`) or built by hand from a hash.
         let mut path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
         path.push(file!()); // relative to the package, or absolute
         let source = std::fs::read_to_string(&path).expect("the exercise's own source");
         let banner = ["// Tests: do not edit", " below this line."].concat();
-        let code: Vec<&str> = source
-            .split(banner.as_str())
-            .next()
-            .unwrap()
-            .lines()
-            .filter(|l| !l.trim_start().starts_with("//"))
-            .collect();
-        let code = code.join("\n");
+        let code = code_only(source.split(banner.as_str()).next().unwrap());
+        let code: String = code.split_whitespace().collect();
         assert!(
-            code.contains("verify_slice"),
-            "compare the tag with `mac.verify_slice(&signature)`"
+            code.contains(".verify_slice(") || code.contains("CtOutput"),
+            "check the tag with `mac.verify_slice(&signature)`, which compares in constant time"
         );
-        assert!(
-            !code.contains("finalize"),
-            "the verifier must not take the MAC out with `finalize`: comparing it with `==` leaks timing"
-        );
+        for raw in [
+            "into_bytes",
+            "finalize_fixed",
+            "FixedOutput",
+            "Digest",
+            "Sha256::",
+        ] {
+            assert!(
+                !code.contains(raw),
+                "found `{raw}`: a raw tag (or one built by hand from SHA-256) compared with `==` \
+                 can leak timing; let `verify_slice` compare it"
+            );
+        }
     }
 
     #[test]
@@ -334,7 +394,7 @@ mod tests {
                 "decoding {text:?}"
             );
         }
-        for bad in ["Zm9v=", "Zm+v", "Zm/v", "Z", "Zm9vY", "Zm 9"] {
+        for bad in ["Zm9v=", "Zm+v", "Zm/v", "Z", "Zm9vY", "Zm 9", "Zh", "Zm9"] {
             assert_eq!(
                 b64url_decode(bad),
                 None,

@@ -6,7 +6,9 @@
 //   is accepted while `now < exp + L`; at `exp + L` it is refused.
 // - `nbf`: the current time MUST be at or after it (§4.1.5), so with leeway `nbf <= now + L`.
 // - `iss`: the issuer this service trusts, compared exactly.
-// - `aud`: one string or an array of strings (§4.1.3); this service must be among them.
+// - `aud`: one string or an array of strings (§4.1.3); this service must be among them,
+//   compared exactly. RFC 7519 refuses only a present `aud` that misses us; RFC 8725 §3.9
+//   adds that when one issuer serves several services, a token with no `aud` MUST be refused.
 // The time is a parameter: the caller reads its clock once, and the tests pass any instant.
 //
 // Why it matters: two services trusted the same login server's key. A token minted for the
@@ -204,6 +206,8 @@ mod tests {
                 Some(other.issuer.to_string()),
                 Some(rules.issuer.to_uppercase()),
                 Some(format!("{}/", rules.issuer)),
+                Some(format!("evil{}", rules.issuer)),
+                Some(format!("{}.evil", rules.issuer)),
                 None,
             ] {
                 c.iss = iss.clone();
@@ -234,6 +238,16 @@ mod tests {
                     json!(format!("{me} {them}")),
                     Err(ClaimsError::WrongAudience),
                 ),
+                (
+                    json!(format!("staging-{me}")),
+                    Err(ClaimsError::WrongAudience),
+                ),
+                (
+                    json!([format!("{me}-staging")]),
+                    Err(ClaimsError::WrongAudience),
+                ),
+                (json!([format!("x{me}")]), Err(ClaimsError::WrongAudience)),
+                // No `aud` at all: refused (RFC 8725 §3.9), not waved through.
                 (json!(null), Err(ClaimsError::WrongAudience)),
             ] {
                 let mut c = claims(&rules, Some(NOW + 60), None);

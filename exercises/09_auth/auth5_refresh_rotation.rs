@@ -21,7 +21,6 @@
 // Run `backlings hint` if you are stuck.
 
 use sha2::{Digest, Sha256};
-use std::collections::{HashMap, HashSet};
 use thiserror::Error;
 
 /// Seconds since the epoch. Tests drive a fake.
@@ -54,14 +53,24 @@ pub enum RefreshError {
     Revoked,
 }
 
-pub struct RefreshStore<C, R> {
-    clock: C,
-    rng: R,
-    ttl_secs: u64,
-    /// Keyed by `hash_token(token)`.
-    pub records: HashMap<String, Record>,
-    pub revoked: HashSet<u64>,
-    next_family: u64,
+/// Where the service keeps what it remembers: a database table in production, a fake in the
+/// tests, which see every key and value written.
+pub trait TokenTable {
+    fn get(&self, key: &str) -> Option<Record>;
+    /// Inserts, or replaces the record under `key`.
+    fn put(&mut self, key: String, record: Record);
+    fn revoke(&mut self, family: u64);
+    fn is_revoked(&self, family: u64) -> bool;
+    /// A family id never handed out before.
+    fn new_family(&mut self) -> u64;
+}
+
+/// No other fields: every token the service remembers is in `table`, keyed by `hash_token`.
+pub struct RefreshStore<C, R, T> {
+    pub clock: C,
+    pub rng: R,
+    pub ttl_secs: u64,
+    pub table: T,
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -73,22 +82,11 @@ pub fn hash_token(token: &str) -> String {
     token.to_string()
 }
 
-impl<C: Clock, R: Rng> RefreshStore<C, R> {
-    pub fn new(clock: C, rng: R, ttl_secs: u64) -> Self {
-        RefreshStore {
-            clock,
-            rng,
-            ttl_secs,
-            records: HashMap::new(),
-            revoked: HashSet::new(),
-            next_family: 0,
-        }
-    }
-
+impl<C: Clock, R: Rng, T: TokenTable> RefreshStore<C, R, T> {
     /// Login: a new family and its first token.
     pub fn issue(&mut self, user: &str) -> String {
-        self.next_family += 1;
-        self.mint(user, self.next_family)
+        let family = self.table.new_family();
+        self.mint(user, family)
     }
 
     fn mint(&mut self, user: &str, family: u64) -> String {
@@ -101,28 +99,25 @@ impl<C: Clock, R: Rng> RefreshStore<C, R> {
             expires_at: self.clock.now() + self.ttl_secs,
             used: false,
         };
-        self.records.insert(hash_token(&token), record);
+        self.table.put(hash_token(&token), record);
         token
     }
 
     /// Trades a token for its successor: `(user, new token)`.
     pub fn refresh(&mut self, token: &str) -> Result<(String, String), RefreshError> {
-        let now = self.clock.now();
-        let record = self
-            .records
-            .get_mut(&hash_token(token))
-            .ok_or(RefreshError::Unknown)?;
-        if self.revoked.contains(&record.family) {
+        let key = hash_token(token);
+        let record = self.table.get(&key).ok_or(RefreshError::Unknown)?;
+        if self.table.is_revoked(record.family) {
             return Err(RefreshError::Revoked);
         }
-        if now >= record.expires_at {
+        // TODO: a token works once: mark it spent in the table. A spent token that comes back
+        // (even after it expired) means someone holds a copy: revoke its whole family and answer
+        // `RefreshError::Reused`.
+        if self.clock.now() >= record.expires_at {
             return Err(RefreshError::Expired);
         }
-        // TODO: a token works once. A spent token that comes back means someone holds a copy:
-        // revoke its whole family and answer `RefreshError::Reused`.
-        let (user, family) = (record.user.clone(), record.family);
-        let next = self.mint(&user, family);
-        Ok((user, next))
+        let next = self.mint(&record.user, record.family);
+        Ok((record.user, next))
     }
 }
 
@@ -133,6 +128,7 @@ fn main() {}
 mod tests {
     use super::*;
     use std::cell::Cell;
+    use std::collections::{HashMap, HashSet};
     use std::rc::Rc;
 
     #[derive(Clone)]
@@ -157,11 +153,45 @@ mod tests {
         }
     }
 
-    type Store = RefreshStore<FakeClock, XorShift>;
+    /// The table the service writes to, with a log of every key and value it was given.
+    #[derive(Default)]
+    struct MemTable {
+        records: HashMap<String, Record>,
+        revoked: HashSet<u64>,
+        writes: Vec<String>,
+        families: u64,
+    }
+    impl TokenTable for MemTable {
+        fn get(&self, key: &str) -> Option<Record> {
+            self.records.get(key).cloned()
+        }
+        fn put(&mut self, key: String, record: Record) {
+            self.writes.push(format!("{key} {record:?}"));
+            self.records.insert(key, record);
+        }
+        fn revoke(&mut self, family: u64) {
+            self.revoked.insert(family);
+        }
+        fn is_revoked(&self, family: u64) -> bool {
+            self.revoked.contains(&family)
+        }
+        fn new_family(&mut self) -> u64 {
+            self.families += 1;
+            self.families
+        }
+    }
+
+    type Store = RefreshStore<FakeClock, XorShift, MemTable>;
 
     fn store(start: u64, ttl: u64, seed: u64) -> (Store, Rc<Cell<u64>>) {
         let now = Rc::new(Cell::new(start));
-        let store = RefreshStore::new(FakeClock(now.clone()), XorShift(seed), ttl);
+        // Built from its fields: a service with a field of its own to hide tokens in won't build.
+        let store = RefreshStore {
+            clock: FakeClock(now.clone()),
+            rng: XorShift(seed),
+            ttl_secs: ttl,
+            table: MemTable::default(),
+        };
         (store, now)
     }
 
@@ -284,21 +314,59 @@ mod tests {
     }
 
     #[test]
+    fn a_spent_token_replayed_after_it_expired_still_revokes_its_family() {
+        for (start, ttl) in [(1_000, 60), (40_000, 3_600)] {
+            let (mut store, now) = store(start, ttl, 8);
+            let first = store.issue("alice");
+            now.set(start + ttl - 1);
+            let (_, second) = store.refresh(&first).expect("rotated just before expiry");
+            now.set(start + ttl + 5);
+            assert_eq!(
+                store.refresh(&first),
+                Err(RefreshError::Reused),
+                "a spent token is a theft signal even after it expired: Reused, not Expired"
+            );
+            assert_eq!(
+                store.refresh(&second),
+                Err(RefreshError::Revoked),
+                "the successor (valid until {}) is revoked with its family",
+                start + 2 * ttl - 1
+            );
+            let (mut fresh, now) = self::store(start, ttl, 8);
+            let never_used = fresh.issue("bob");
+            now.set(start + ttl);
+            assert_eq!(
+                fresh.refresh(&never_used),
+                Err(RefreshError::Expired),
+                "an expired token that was never spent is only Expired"
+            );
+        }
+    }
+
+    #[test]
     fn the_store_holds_sha256_hashes_never_tokens() {
         for seed in [11, 77] {
             let (mut store, _) = store(0, 100, seed);
             let mut tokens = chain(&mut store, "alice", 2);
             tokens.extend(chain(&mut store, "bob", 1));
-            assert_eq!(store.records.len(), tokens.len(), "one record per token");
-            let dump = format!("{:?} {:?}", store.records, store.revoked);
+            assert_eq!(store.refresh(&tokens[0]), Err(RefreshError::Reused));
+            let table = &store.table;
+            assert_eq!(table.records.len(), tokens.len(), "one record per token");
+            let dump = format!("{:?} {:?}", table.writes, table.revoked);
             for token in &tokens {
                 assert!(
                     !dump.contains(token.as_str()),
-                    "the store must never hold a raw token, found {token}"
+                    "the table must never be given a raw token, found {token} in what was written"
                 );
                 assert!(
-                    store.records.contains_key(&sha256_hex(token)),
+                    table.records.contains_key(&sha256_hex(token)),
                     "expected a record keyed by the lowercase hex SHA-256 of {token}"
+                );
+            }
+            for key in table.records.keys() {
+                assert!(
+                    tokens.iter().any(|t| sha256_hex(t) == *key),
+                    "every key is the SHA-256 of a token, found {key}"
                 );
             }
         }

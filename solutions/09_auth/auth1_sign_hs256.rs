@@ -146,6 +146,37 @@ mod tests {
     }
 
     #[test]
+    fn every_token_carries_the_hmac_of_its_signing_input() {
+        // The reference: HMAC-SHA256 computed here, over the first two parts of the token.
+        let hmac = |key: &[u8], input: &str| {
+            let mut mac = Hmac::<Sha256>::new_from_slice(key).unwrap();
+            mac.update(input.as_bytes());
+            b64url_encode(&mac.finalize().into_bytes())
+        };
+        let long_key = [0x5a; 100]; // longer than SHA-256's 64-byte block: HMAC hashes it first
+        let keys: [&[u8]; 4] = [b"k", b"a-32-byte-secret-for-hs256-use!!", &long_key, b""];
+        let claims: [&[u8]; 4] = [
+            b"{}",
+            br#"{"sub":"ada","admin":false}"#,
+            br#"{"sub":"grace","exp":1900000000,"aud":["api","web"]}"#,
+            br#"{"iss":"joe","exp":1300819380,"http://example.com/is_root":true}"#,
+        ];
+        for key in keys {
+            for claim in claims {
+                let token = sign_hs256(br#"{"alg":"HS256"}"#, claim, key);
+                let (input, tag) = token.rsplit_once('.').expect("three parts");
+                assert_eq!(
+                    tag,
+                    hmac(key, input),
+                    "part 3 of {token} must be b64url(HMAC-SHA256(key, part 1 \".\" part 2)) \
+                     with a key of {} bytes",
+                    key.len()
+                );
+            }
+        }
+    }
+
+    #[test]
     fn the_b64url_helpers_follow_rfc_4648() {
         let vectors: [(&[u8], &str); 8] = [
             (b"", ""),

@@ -6,7 +6,9 @@
 // is `401 Unauthorized` with a `WWW-Authenticate: Bearer` challenge (RFC 6750 §3). A request
 // with no Bearer credentials at all gets the bare challenge, `Bearer realm="api"`, with no
 // error code; a token that was sent but is bad (forged, expired, garbage) adds
-// `error="invalid_token"`. The auth scheme is case-insensitive (RFC 9110 §11.1).
+// `error="invalid_token"`. The auth scheme is case-insensitive (RFC 9110 §11.1). A `Bearer`
+// header with no token after it is malformed: RFC 6750 §3.1 suggests `400` with
+// `error="invalid_request"`; this service answers `401 invalid_token`, and either is a refusal.
 //
 // Why it matters: a team checked tokens inside each handler; a new endpoint forgot, and
 // answered anyone. A handler that takes `AuthUser` cannot forget.
@@ -264,7 +266,7 @@ mod tests {
                 ("with a changed tag", forged),
                 ("with alg none", none),
                 ("that is not a JWT", "not-a-jwt".to_string()),
-                ("that is empty", String::new()),
+                ("that is only dots", "..".to_string()),
             ] {
                 let (status, challenge, body) = get_me(&app, Some(&format!("Bearer {t}"))).await;
                 assert_eq!(status, StatusCode::UNAUTHORIZED, "a token {what}: 401");
@@ -272,6 +274,29 @@ mod tests {
                     challenge.as_deref(),
                     Some(INVALID),
                     "a token {what}: the challenge says invalid_token"
+                );
+                assert!(!body.contains("hello"), "the handler must not run");
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_bearer_header_without_a_token_never_reaches_the_handler() {
+        // Malformed credentials: RFC 6750 §3.1 suggests 400 with error="invalid_request"; a
+        // 401 (with invalid_token, or the bare challenge) is a refusal too. All three pass here.
+        for key in [KEY_A, KEY_B] {
+            let (app, _) = server(key);
+            for authorization in ["Bearer ", "Bearer    ", "bearer "] {
+                let (status, challenge, body) = get_me(&app, Some(authorization)).await;
+                let answer = (status, challenge.as_deref());
+                assert!(
+                    matches!(
+                        answer,
+                        (StatusCode::BAD_REQUEST, _)
+                            | (StatusCode::UNAUTHORIZED, Some(BARE | INVALID))
+                    ),
+                    "Authorization {authorization:?} carries no token: expected 400, or 401 with \
+                     a Bearer challenge; got {answer:?}"
                 );
                 assert!(!body.contains("hello"), "the handler must not run");
             }

@@ -7,21 +7,23 @@
 // The server decides every failure, whatever the client sends:
 // - the JWT header must be the one this server mints (`HS256`, never `none`), the MAC is
 //   checked with `verify_slice` (constant time), and `exp` against the injected clock;
-// - a wrong password and an unknown user get the same `401`: login does not tell an attacker
-//   which accounts exist (user enumeration);
+// - a wrong password and an unknown user get the same `401` and cost one password check each:
+//   login does not tell an attacker which accounts exist (user enumeration). Usernames are
+//   case-insensitive (`Alice` is `alice`, as OWASP advises); passwords are not;
 // - another user's private doc is `404`, exactly like a missing one: a `403` would confirm it.
 //
 // Why it matters: an API answered 403 for other users' invoices and 404 for missing ones; a
 // script walked the ids and learned how many invoices each customer had.
 //
 // Production caveat: equal answers are not enough when their timing differs. Skipping argon2
-// for an unknown user answers faster; the OWASP Authentication Cheat Sheet asks for equal
-// response times, so `login` verifies against a dummy hash (with the real cost) then.
+// for an unknown user answers faster, and the OWASP Authentication Cheat Sheet warns that such a
+// quick exit shows in response times; so `login` runs one verification against a dummy hash (at
+// the real cost) then. Equal work narrows the gap; it does not promise equal times.
 //
 // What to do: the three TODOs, in `verify_access`, `login` and `doc`.
 // Run `backlings hint` if you are stuck.
 
-use argon2::{Argon2, PasswordVerifier};
+use argon2::{Argon2, PasswordVerifier as _};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -45,6 +47,18 @@ pub trait Clock: Send {
 }
 pub trait Rng: Send {
     fn fill(&mut self, buf: &mut [u8]);
+}
+/// Checks a password against an argon2 PHC string: `Argon2Check` in production; the tests count
+/// the calls.
+pub trait PasswordCheck: Send {
+    fn check(&self, password: &str, phc: &str) -> bool;
+}
+pub struct Argon2Check;
+impl PasswordCheck for Argon2Check {
+    fn check(&self, password: &str, phc: &str) -> bool {
+        let argon = Argon2::default();
+        argon.verify_password(password.as_bytes(), phc).is_ok()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -145,6 +159,7 @@ pub struct Service {
     pub key: Vec<u8>,
     pub clock: Box<dyn Clock>,
     pub rng: Box<dyn Rng>,
+    pub passwords: Box<dyn PasswordCheck>,
     /// Verified for unknown users, so they cost as much as known ones.
     pub dummy_hash: String,
     pub users: HashMap<String, User>,
@@ -187,17 +202,16 @@ impl Service {
     }
 
     pub fn login(&mut self, username: &str, password: &str) -> Reply {
-        let user = self.users.get(username);
-        // One answer for both failures, and an argon2 run for an unknown user too.
+        let username = username.to_lowercase();
+        let user = self.users.get(&username);
+        // One answer for both failures, and one password check for an unknown user too.
         let hash = user.map_or(self.dummy_hash.as_str(), |u| u.hash.as_str());
-        let ok = Argon2::default()
-            .verify_password(password.as_bytes(), hash)
-            .is_ok();
+        let ok = self.passwords.check(password, hash);
         if user.is_none() || !ok {
             return Err(StatusCode::UNAUTHORIZED);
         }
         self.sessions.families += 1;
-        self.tokens(username, self.sessions.families)
+        self.tokens(&username, self.sessions.families)
     }
 
     pub fn rotate(&mut self, token: &str) -> Reply {
@@ -223,7 +237,11 @@ impl Service {
         let value = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
-        let token = value.and_then(|v| v.strip_prefix("Bearer ")).unwrap_or("");
+        // The scheme is case-insensitive (RFC 9110 §11.1): `bearer` is `Bearer`.
+        let token = match value.and_then(|v| v.split_once(' ')) {
+            Some((scheme, token)) if scheme.eq_ignore_ascii_case("Bearer") => token,
+            _ => "",
+        };
         verify_access(token, &self.key, self.clock.now()).ok_or(StatusCode::UNAUTHORIZED)
     }
 
@@ -301,6 +319,15 @@ mod tests {
     use std::sync::atomic::{AtomicU64, Ordering};
     use tower::ServiceExt;
 
+    /// The real argon2 check, with a log of every PHC string it was asked about.
+    struct Counting(Arc<Mutex<Vec<String>>>);
+    impl PasswordCheck for Counting {
+        fn check(&self, password: &str, phc: &str) -> bool {
+            self.0.lock().unwrap().push(phc.to_string());
+            Argon2Check.check(password, phc)
+        }
+    }
+
     const KEY: &[u8] = b"quiz-signing-key-0123456789abcdef";
     const ALPHABET: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
@@ -362,6 +389,8 @@ mod tests {
     struct World {
         app: Router,
         now: Arc<AtomicU64>,
+        checks: Arc<Mutex<Vec<String>>>,
+        dummy: String,
     }
 
     fn world(start: u64) -> World {
@@ -395,11 +424,14 @@ mod tests {
             doc("bob", false, "bob's handbook"),
             doc("alice", false, "alice's recipes"),
         ];
+        let checks = Arc::new(Mutex::new(Vec::new()));
+        let dummy = phc("dummy password", b"dummy-salt-0001");
         let service = Service {
             key: KEY.to_vec(),
             clock: Box::new(FakeClock(now.clone())),
             rng: Box::new(XorShift(start | 1)),
-            dummy_hash: phc("dummy password", b"dummy-salt-0001"),
+            passwords: Box::new(Counting(checks.clone())),
+            dummy_hash: dummy.clone(),
             users,
             docs,
             sessions: Sessions::default(),
@@ -407,6 +439,8 @@ mod tests {
         World {
             app: app(Arc::new(Mutex::new(service))),
             now,
+            checks,
+            dummy,
         }
     }
 
@@ -417,9 +451,18 @@ mod tests {
             bearer: Option<&str>,
             body: Option<Value>,
         ) -> (StatusCode, Value) {
+            let authorization = bearer.map(|token| format!("Bearer {token}"));
+            self.call_with(uri, authorization.as_deref(), body).await
+        }
+        async fn call_with(
+            &self,
+            uri: &str,
+            authorization: Option<&str>,
+            body: Option<Value>,
+        ) -> (StatusCode, Value) {
             let mut req = Request::builder().uri(uri);
-            if let Some(token) = bearer {
-                req = req.header(header::AUTHORIZATION, format!("Bearer {token}"));
+            if let Some(value) = authorization {
+                req = req.header(header::AUTHORIZATION, value);
             }
             let req = match body {
                 Some(json) => req
@@ -457,6 +500,10 @@ mod tests {
         }
         fn set_now(&self, t: u64) {
             self.now.store(t, Ordering::SeqCst);
+        }
+        /// The PHC strings checked since the last call.
+        fn checked(&self) -> Vec<String> {
+            std::mem::take(&mut *self.checks.lock().unwrap())
         }
     }
 
@@ -513,14 +560,15 @@ mod tests {
         let w = world(5_000);
         let (status, first) = w.login("alice", "wrong horse").await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "a wrong password is 401");
-        for (user, pw) in [
-            ("alice", ""),
-            ("alice", "Correct horse"),
-            ("bob", "correct horse"),
-            ("Alice", "correct horse"),
-            ("mallory", "correct horse"),
-            ("mallory", "dummy password"),
-            ("", ""),
+        assert_eq!(w.checked().len(), 1, "a wrong password costs one check");
+        for (user, pw, known) in [
+            ("alice", "", true),
+            ("alice", "Correct horse", true),
+            ("bob", "correct horse", true),
+            ("mallory", "correct horse", false),
+            ("mallory", "dummy password", false),
+            ("trent", "hunter2!", false),
+            ("", "", false),
         ] {
             let (status, body) = w.login(user, pw).await;
             assert_eq!(
@@ -528,9 +576,72 @@ mod tests {
                 (StatusCode::UNAUTHORIZED, &first),
                 "login {user:?}/{pw:?}: the same 401 and body as a wrong password, so nobody learns which users exist"
             );
+            let checked = w.checked();
+            assert_eq!(
+                checked.len(),
+                1,
+                "login {user:?}/{pw:?}: exactly one password check, as for a wrong password; \
+                 skipping it for an unknown user answers faster and gives the user away"
+            );
+            assert_eq!(
+                checked[0] == w.dummy,
+                !known,
+                "login {user:?}: an unknown user is checked against dummy_hash, a known one \
+                 against their own hash"
+            );
         }
         w.tokens("alice", "correct horse").await;
         w.tokens("carol", "carol's pass").await;
+        assert_eq!(w.checked().len(), 2, "one check per successful login too");
+    }
+
+    #[tokio::test]
+    async fn usernames_are_case_insensitive_passwords_are_not() {
+        for (typed, user, pw) in [
+            ("Alice", "alice", "correct horse"),
+            ("BOB", "bob", "hunter2!"),
+        ] {
+            let w = world(6_000);
+            let (access, _) = w.tokens(typed, pw).await;
+            let payload = access.split('.').nth(1).unwrap_or_default();
+            let claims: Value = serde_json::from_slice(&dec(payload)).unwrap_or_default();
+            assert_eq!(
+                claims["sub"], user,
+                "{typed:?} is the account {user:?} (OWASP: usernames are case-insensitive)"
+            );
+            let (status, _) = w.login(typed, &pw.to_uppercase()).await;
+            assert_eq!(
+                status,
+                StatusCode::UNAUTHORIZED,
+                "{typed:?} with the password in upper case: passwords are case-sensitive, 401"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn the_bearer_scheme_is_case_insensitive() {
+        for (user, pw, own) in [("alice", "correct horse", 1), ("bob", "hunter2!", 2)] {
+            let w = world(8_000);
+            let (access, _) = w.tokens(user, pw).await;
+            let uri = format!("/docs/{own}");
+            for scheme in ["Bearer", "bearer", "BEARER"] {
+                let auth = format!("{scheme} {access}");
+                let (status, body) = w.call_with(&uri, Some(&auth), None).await;
+                assert_eq!(
+                    (status, body["id"].clone()),
+                    (StatusCode::OK, json!(own)),
+                    "Authorization {scheme:?}: the scheme is case-insensitive (RFC 9110 §11.1)"
+                );
+            }
+            for bad in [format!("Basic {access}"), format!("Bearer{access}"), access] {
+                let (status, _) = w.call_with(&uri, Some(&bad), None).await;
+                assert_eq!(
+                    status,
+                    StatusCode::UNAUTHORIZED,
+                    "Authorization {bad:?}: 401"
+                );
+            }
+        }
     }
 
     #[tokio::test]
@@ -753,6 +864,83 @@ mod tests {
             status,
             StatusCode::UNAUTHORIZED,
             "without a token: 401 before any lookup"
+        );
+    }
+
+    /// The code with every comment removed (line, block, trailing) and every string and char
+    /// literal emptied, so that neither can satisfy the scan below.
+    fn code_only(src: &str) -> String {
+        let b: Vec<char> = src.chars().collect();
+        let (mut out, mut i) = (String::new(), 0);
+        while i < b.len() {
+            let next = b.get(i + 1).copied();
+            if b[i] == '/' && next == Some('/') {
+                while i < b.len() && b[i] != '\n' {
+                    i += 1;
+                }
+            } else if b[i] == '/' && next == Some('*') {
+                let mut depth = 0;
+                while i < b.len() {
+                    match (b[i], b.get(i + 1).copied()) {
+                        ('/', Some('*')) => (depth, i) = (depth + 1, i + 2),
+                        ('*', Some('/')) => (depth, i) = (depth - 1, i + 2),
+                        _ => i += 1,
+                    }
+                    if depth == 0 {
+                        break;
+                    }
+                }
+                out.push(' ');
+            } else if b[i] == '"'
+                || (b[i] == '\'' && (next == Some('\\') || b.get(i + 2) == Some(&'\'')))
+            {
+                let quote = b[i];
+                i += 1;
+                while i < b.len() && b[i] != quote {
+                    i += if b[i] == '\\' { 2 } else { 1 };
+                }
+                out.push_str(if quote == '"' { "\"\"" } else { "' '" });
+                i += 1;
+            } else {
+                out.push(b[i]);
+                i += 1;
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn the_tag_is_compared_in_constant_time() {
+        // A tripwire, not a proof: timing cannot be measured reliably in a unit test, so this
+        // reads the code above the banner, comments and strings removed. `verify_access` must
+        // let the MAC check the tag (`.verify_slice(`, or `CtOutput == CtOutput`), and the only
+        // raw tag taken out of a MAC (`into_bytes`) is the one `sign` writes into a token.
+        let mut path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        path.push(file!()); // relative to the package, or absolute
+        let source = std::fs::read_to_string(&path).expect("the exercise's own source");
+        let banner = ["// Tests: do not edit", " below this line."].concat();
+        let code = code_only(source.split(banner.as_str()).next().unwrap());
+        let code: String = code.split_whitespace().collect();
+        let verify = code
+            .split("pubfnverify_access(")
+            .nth(1)
+            .and_then(|rest| rest.split("pubstructUser").next())
+            .expect("fn verify_access is above the banner");
+        assert!(
+            verify.contains(".verify_slice(") || verify.contains("CtOutput"),
+            "verify_access: check the tag with `verify_slice`, which compares in constant time"
+        );
+        for raw in ["into_bytes", "finalize", "sign(", "Sha256", "digest"] {
+            assert!(
+                !verify.contains(raw),
+                "verify_access uses `{raw}`: a raw tag (or a re-signed token) compared with `==` \
+                 can leak timing; let `verify_slice` compare it"
+            );
+        }
+        assert_eq!(
+            code.matches("into_bytes").count(),
+            1,
+            "only `sign` takes the raw tag out of a MAC; a second `into_bytes` is a tag compared by hand"
         );
     }
 }
