@@ -140,6 +140,11 @@ fn kill_everything() {
     for &pgid in &leaders {
         kill_group(pgid);
     }
+    // A command that never started a run (hint, list) has no descendants to look for: skip
+    // the walk over /proc, which costs milliseconds on a busy machine at every start-up.
+    if NEXT_RUN.load(Ordering::SeqCst) == 1 {
+        return;
+    }
     // Leaders stay unreaped for their owners' wait(); everything else is reaped here.
     reap::kill_descendants(|_, _| true, &leaders, KILL_BOUND);
 }
