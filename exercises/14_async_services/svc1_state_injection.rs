@@ -237,4 +237,26 @@ mod tests {
         let app = app(state(&repo, &clock));
         assert_eq!(titles(&app).await, ["x"]);
     }
+    #[tokio::test]
+    async fn the_handlers_take_the_state_from_the_router() {
+        // The route table is built here from the handler fns, and the state is handed over
+        // with `.with_state` only: a handler that reads an `Extension` (500 "Missing request
+        // extension") or a closure that captured the state (no `list` fn to route) fails.
+        let repo = FakeRepo::new(7, &["seven"]);
+        let clock = Arc::new(FakeClock(42.into()));
+        let app = Router::new()
+            .route("/todos", get(super::list).post(super::create))
+            .with_state(state(&repo, &clock));
+        assert_eq!(
+            titles(&app).await,
+            ["seven"],
+            "GET through `list` with `.with_state`: expected 200 listing [\"seven\"]"
+        );
+        let made = create(&app, "eight").await;
+        assert_eq!(
+            (made.id, made.created_at),
+            (8, 42),
+            "POST through `create` with `.with_state`: expected id 8 and created_at 42"
+        );
+    }
 }

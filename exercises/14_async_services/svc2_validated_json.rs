@@ -197,6 +197,11 @@ mod tests {
                 want,
                 "{email}, {name}, {age}: expected every invalid field, in order, in `errors`"
             );
+            assert_eq!(
+                got["detail"],
+                format!("{} invalid field(s)", want.len()),
+                "{email}, {name}, {age}: the detail counts the invalid fields"
+            );
         }
     }
 

@@ -276,14 +276,34 @@ mod tests {
                 "a refused job leaves nothing behind"
             );
 
+            sleep(Duration::from_millis(1)).await;
+            assert_eq!(
+                *seen.lock().unwrap(),
+                ["job1"],
+                "capacity {capacity}: while job 1 waits at its gate, no other job has started \
+                 (one worker takes jobs one at a time)"
+            );
+
+            // Open the gate: each job takes 1 s, one after another.
             gate.add_permits(10);
-            sleep(Duration::from_secs(10)).await;
+            sleep(Duration::from_millis(500)).await;
             for n in 1..=capacity + 1 {
+                sleep(Duration::from_secs(1)).await;
                 let res = call(&app, "GET", &format!("/reports/{n}"), "").await;
                 assert_eq!(
                     res.body["status"], "done",
-                    "capacity {capacity}: job {n} is done once the worker is free"
+                    "capacity {capacity}: job {n} is done {n}.5 s after the gate opened"
                 );
+                if n <= capacity {
+                    let next = call(&app, "GET", &format!("/reports/{}", n + 1), "").await;
+                    assert_eq!(
+                        next.body["status"],
+                        "pending",
+                        "capacity {capacity}: job {} is still pending {n}.5 s after the gate \
+                         opened: jobs run one at a time, 1 s each",
+                        n + 1
+                    );
+                }
             }
             let ok = submit(&app, "later").await;
             assert_eq!(ok.status, StatusCode::ACCEPTED, "room again: accepted");

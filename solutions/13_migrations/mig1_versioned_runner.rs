@@ -208,6 +208,31 @@ mod tests {
     }
 
     #[test]
+    fn each_migration_commits_once_together_with_its_version_bump() {
+        // N migrations = N commits: a bump outside the migration's transaction is a second
+        // commit, and a crash between the two leaves a migrated schema at the old version.
+        for start in [0, 1] {
+            let mut conn = db_at(start);
+            let commits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            let counter = commits.clone();
+            conn.commit_hook(Some(move || {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                false
+            }))
+            .unwrap();
+            migrate(&mut conn, LOGGED).expect("migrating up succeeds");
+            let got = commits.load(std::sync::atomic::Ordering::SeqCst);
+            assert_eq!(
+                got,
+                3 - start,
+                "from v{start}: expected {} commits, one per migration with its \
+                 `PRAGMA user_version` inside it; got {got}",
+                3 - start
+            );
+        }
+    }
+
+    #[test]
     fn a_database_newer_than_the_code_is_refused() {
         for db in [4, 5] {
             let mut conn = db_at(3);

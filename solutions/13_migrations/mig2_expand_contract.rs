@@ -6,13 +6,14 @@
 // work); (2) backfill the existing rows in small batches, each its own short transaction, so
 // no write lock is held for the whole table; (3) switch reads to the new column; (4) contract:
 // drop the old shape, but only once every row is backfilled. The batches walk the primary key
-// (keyset: `WHERE id > last ORDER BY id LIMIT 100`), so each one starts where the last stopped
+// (keyset: `WHERE id > last ORDER BY id LIMIT 100`), so each one starts where the last stopped,
+// never re-reading rows already filled (every batch costs the same, the whole run is linear),
 // and rows that old code inserts meanwhile, with higher ids, are met by a later batch.
 //
 // Why it matters: one `UPDATE users SET email_norm = lower(email)` over 40 million rows held
 // the write lock for minutes, and every signup timed out until it finished.
 //
-// Production caveat: on PostgreSQL 11 and later, `ALTER TABLE ... ADD COLUMN` with a constant
+// Production caveat: on PostgreSQL 11 and later, `ALTER TABLE ... ADD COLUMN` with a non-volatile
 // default (or none) is metadata-only and does not rewrite the table; a volatile default still
 // rewrites it (PostgreSQL manual, ALTER TABLE, Notes). It still takes an ACCESS EXCLUSIVE lock
 // for that moment, so set a `lock_timeout`. In SQLite, ADD COLUMN edits the schema text only
@@ -183,6 +184,52 @@ mod tests {
                 find_id(&conn, "user77@example.com").unwrap(),
                 Some(77),
                 "the new read finds row 77"
+            );
+        }
+    }
+
+    #[test]
+    fn each_batch_is_one_commit_and_costs_the_same_however_far_the_backfill_got() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+        for (rows, want) in [(1000, 10), (1500, 15)] {
+            let mut conn = db(rows);
+            conn.execute_batch(EXPAND).unwrap();
+            let (commits, steps) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+            let (c2, s2) = (commits.clone(), steps.clone());
+            conn.commit_hook(Some(move || {
+                c2.fetch_add(1, SeqCst);
+                false
+            }))
+            .unwrap();
+            conn.progress_handler(
+                1,
+                Some(move || {
+                    s2.fetch_add(1, SeqCst);
+                    false
+                }),
+            )
+            .unwrap();
+            let mut per_batch = Vec::new();
+            let mut before = 0;
+            let batches = backfill(&mut conn, &mut |_: &Connection| {
+                let now = steps.load(SeqCst);
+                per_batch.push(now - before);
+                before = now;
+            })
+            .unwrap();
+            assert_eq!(batches, want, "{rows} rows: {want} batches");
+            let got = commits.load(SeqCst);
+            assert_eq!(
+                got, want,
+                "{rows} rows: expected {want} commits, one per batch of 100 rows; got {got}"
+            );
+            let (first, worst) = (per_batch[0], *per_batch.iter().max().unwrap());
+            assert!(
+                worst <= first * 2,
+                "{rows} rows: the first batch took {first} VM steps but one took {worst}; a \
+                 batch must start after the last id done (keyset), not re-read the rows \
+                 already filled, so every batch costs about the same: {per_batch:?}"
             );
         }
     }

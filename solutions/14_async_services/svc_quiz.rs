@@ -43,9 +43,9 @@ pub trait Transform: Send + Sync + 'static {
     fn apply(&self, rows: Vec<String>) -> BoxFuture<'static, Vec<String>>;
 }
 
-/// The database: one connection, used on the blocking pool, one call at a time. (A plain
-/// actor thread would do as well in production, but a paused test clock cannot see it, and
-/// would jump ahead while a call is in flight; `spawn_blocking` holds the paused clock.)
+/// The database: one connection, used on the blocking pool, one call at a time. (On a
+/// current_thread runtime, `#[tokio::test]`'s default, a `spawn_blocking` call in flight
+/// stops a paused clock from auto-advancing; a plain thread of our own would not.)
 #[derive(Clone)]
 pub struct Db(Arc<std::sync::Mutex<Connection>>);
 
@@ -285,7 +285,8 @@ mod tests {
         (status, body)
     }
 
-    /// Real threads (the SQLite actor) answer on their own time: wait for them, not for timers.
+    /// The workers' writes run on the blocking pool (`Db::call`), on real threads: yield to
+    /// them a while before reading, without moving the paused clock.
     async fn settle() {
         for _ in 0..50 {
             tokio::task::yield_now().await;
@@ -354,8 +355,11 @@ mod tests {
         let s = service(1, 10, 1);
         let many: Vec<String> = (0..=MAX_ROWS).map(|i| i.to_string()).collect();
         let many: Vec<&str> = many.iter().map(String::as_str).collect();
-        let cases: [(&[&str], &[&str]); 4] = [
+        let mut blank = many.clone();
+        blank[50] = "  ";
+        let cases: [(&[&str], &[&str]); 5] = [
             (&[], &["rows"]),
+            (&blank, &["rows", "rows[50]"]),
             (&["a", " ", "b", ""], &["rows[1]", "rows[3]"]),
             (&many, &["rows"]),
             (&["\t"], &["rows[0]"]),
@@ -421,18 +425,20 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn the_nightly_cleanup_follows_the_injected_clock() {
         let day0 = 1_700_006_400; // 2023-11-15 00:00:00 UTC
-        for (now, next) in [
-            (day0, day0 + 10_800),
-            (day0 + 10_799, day0 + 10_800),
-            (day0 + 10_800, day0 + 86_400 + 10_800),
-            (day0 + 23 * 3600, day0 + 86_400 + 10_800),
-            (day0 - 1, day0 + 10_800),
-        ] {
-            assert_eq!(
-                next_cleanup(now),
-                next,
-                "now = {now}: the next 03:00 UTC strictly after it is {next}"
-            );
+        for day in [day0, day0 + 400 * DAY] {
+            for (now, next) in [
+                (day, day + 10_800),
+                (day + 10_799, day + 10_800),
+                (day + 10_800, day + 86_400 + 10_800),
+                (day + 23 * 3600, day + 86_400 + 10_800),
+                (day - 1, day + 10_800),
+            ] {
+                assert_eq!(
+                    next_cleanup(now),
+                    next,
+                    "now = {now}: the next 03:00 UTC strictly after it is {next}"
+                );
+            }
         }
 
         let s = service(2, 10, 1);
