@@ -15,16 +15,21 @@ pub fn bin() -> Command {
     cmd
 }
 
+/// `backlings init --no-watch --pack PACK ROOT`, which must succeed.
+pub fn init_from(pack: &Path, root: &Path) {
+    bin()
+        .args(["init", "--no-watch", "--pack"])
+        .arg(pack)
+        .arg(root)
+        .assert()
+        .success();
+}
+
 /// A fresh learner workspace made from the `basic` fixture pack (its dependencies: std only).
 pub fn workspace() -> (tempfile::TempDir, PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("ws");
-    bin()
-        .args(["init", "--no-watch", "--pack"])
-        .arg(fixture("basic"))
-        .arg(&root)
-        .assert()
-        .success();
+    init_from(&fixture("basic"), &root);
     (tmp, root)
 }
 
@@ -35,12 +40,7 @@ pub fn workspace_of_own_pack() -> (tempfile::TempDir, PathBuf, PathBuf) {
     let pack = tmp.path().join("pack");
     copy_dir(&fixture("basic"), &pack);
     let root = tmp.path().join("ws");
-    bin()
-        .args(["init", "--no-watch", "--pack"])
-        .arg(&pack)
-        .arg(&root)
-        .assert()
-        .success();
+    init_from(&pack, &root);
     (tmp, pack, root)
 }
 
@@ -155,12 +155,7 @@ pub fn hostile_workspace(first: &str) -> (tempfile::TempDir, PathBuf) {
     let info = format!("{head}[[exercises]]\n{}", blocks.join("[[exercises]]\n"));
     std::fs::write(pack.join("info.toml"), info).unwrap();
     let root = tmp.path().join("ws");
-    bin()
-        .args(["init", "--no-watch", "--pack"])
-        .arg(&pack)
-        .arg(&root)
-        .assert()
-        .success();
+    init_from(&pack, &root);
     (tmp, root)
 }
 
