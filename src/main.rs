@@ -14,6 +14,10 @@ mod workspace;
 use clap::Parser;
 
 fn main() {
+    // Cargo runs backlings as its rustc wrapper while capturing the hot path's commands.
+    if let Some(code) = exec::capture::wrapper_main() {
+        std::process::exit(code);
+    }
     let cli = cli::Cli::parse();
     let term = term::Term::new(cli.color);
     if let Err(e) = exec::lifetime::install() {

@@ -134,6 +134,7 @@ pub fn check(term: &Term, pack_dir: &Path, opts: Options) -> Result<i32> {
         color: false,
         locked: true,
         target_dir: Some(&target_dir),
+        capture: false,
     };
     let built = cargo::build(&req, &cancel, |_| bar.tick())?;
     if lock_out_of_date(&built.stderr) {
@@ -190,6 +191,7 @@ pub fn check(term: &Term, pack_dir: &Path, opts: Options) -> Result<i32> {
         color: false,
         locked: true,
         target_dir: Some(&target_dir),
+        capture: false,
     };
     let linted = cargo::build(&req, &cancel, |_| {})?;
     for ex in &selected {

@@ -83,6 +83,9 @@ pub fn doctor(term: &Term) -> Result<i32> {
             None,
         ),
     }
+    for (level, line) in build_path() {
+        say(level, line, None);
+    }
     for (service, bins) in [
         ("PostgreSQL", ["initdb", "pg_ctl"]),
         ("Redis", ["redis-server", "redis-server"]),
@@ -106,6 +109,59 @@ pub fn doctor(term: &Term) -> Result<i32> {
         }
     }
     Ok(if problems == 0 { 0 } else { 1 })
+}
+
+/// Which path builds the exercises: cargo every time, or rustc directly once cargo has built
+/// an exercise and its command was captured; and, inside a workspace, what is captured.
+fn build_path() -> Vec<(Level, String)> {
+    use crate::exec::capture;
+    if let Err(why) = capture::enabled() {
+        return vec![(
+            Level::Ok,
+            format!("build path: cargo for every save ({why})"),
+        )];
+    }
+    let mut lines = vec![(
+        Level::Ok,
+        "build path: direct rustc with incremental compilation, after one cargo build per exercise (BACKLINGS_BUILD=cargo turns it off)".to_string(),
+    )];
+    let Ok(ws) = crate::workspace::Workspace::find() else {
+        return lines;
+    };
+    let all = capture::all(&ws.root);
+    let current: Vec<&capture::Captured> =
+        all.iter().filter_map(|(_, c)| c.as_ref().ok()).collect();
+    let stale: Vec<(&String, &String)> = all
+        .iter()
+        .filter_map(|(n, c)| c.as_ref().err().map(|why| (n, why)))
+        .collect();
+    let release = current
+        .first()
+        .and_then(|c| c.version.lines().find_map(|l| l.strip_prefix("release: ")))
+        .map(|r| format!(", rustc {r}"))
+        .unwrap_or_default();
+    lines.push((
+        Level::Ok,
+        format!("    {} exercises build directly{release}", current.len()),
+    ));
+    if let Some((name, why)) = stale.first() {
+        lines.push((
+            Level::Ok,
+            format!(
+                "    {} go through cargo on their next build ({name}: {why}), which captures their command again",
+                stale.len()
+            ),
+        ));
+    }
+    for (name, _) in &all {
+        if let Some(why) = capture::last_fallback(&ws.root, name) {
+            lines.push((
+                Level::Ok,
+                format!("    {name} last went back to cargo because {why}"),
+            ));
+        }
+    }
+    lines
 }
 
 fn rustc_minor() -> Option<u32> {

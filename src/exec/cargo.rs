@@ -27,6 +27,8 @@ pub struct Request<'a> {
     pub locked: bool,
     /// A target directory other than the package's own (`dev check` shares one).
     pub target_dir: Option<&'a Path>,
+    /// Record each bin's rustc command for the hot path (`capture`); test mode only.
+    pub capture: bool,
 }
 
 #[derive(Default)]
@@ -115,6 +117,12 @@ pub fn build(
     if req.mode == Mode::Clippy {
         // Last: everything after `--` goes to clippy, not cargo.
         cmd.args(["--", "-D", "warnings"]);
+    }
+    if req.capture
+        && req.mode == Mode::Test
+        && let Some(env) = super::capture::cargo_env(req.root)
+    {
+        cmd.envs(env);
     }
     cmd.current_dir(req.root)
         .env("CARGO_TERM_PROGRESS_WHEN", "never")

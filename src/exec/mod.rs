@@ -2,7 +2,9 @@
 //! directly under the runner's own process-group, time-limit and output-cap control.
 //! `run`, `verify`, `dev check` and watch mode all go through here, so they can never
 //! disagree about whether an exercise passes.
+pub mod capture;
 pub mod cargo;
+mod direct;
 pub mod lifetime;
 mod pool;
 pub mod process;
@@ -185,6 +187,24 @@ pub fn run_exercise(
         Ok(expected) => expected,
         Err(v) => return Ok(v),
     };
+    // Pack checks (`locked`) build exactly as cargo does; learners take the hot path.
+    let hot = !opts.locked;
+    if hot && let Ok(captured) = capture::current(root, &ex.name) {
+        match direct::build(root, &captured, opts.color, cancel)? {
+            direct::Direct::Built(exe) => {
+                return run_tests(root, &exe, Limits::of(ex), &expected, cancel);
+            }
+            direct::Direct::Failed(d) => {
+                return Ok(Verdict::BuildFailed {
+                    diagnostics: sanitize(&d.render(), true),
+                });
+            }
+            // The environment moved under the captured command: cargo captures it again.
+            direct::Direct::Fallback(why) => {
+                capture::forget(root, &capture::crate_name(&ex.name), &why)
+            }
+        }
+    }
     let bins = [ex.name.clone()];
     let req = cargo::Request {
         root,
@@ -193,8 +213,12 @@ pub fn run_exercise(
         color: opts.color,
         locked: opts.locked,
         target_dir: None,
+        capture: hot,
     };
     let built = cargo::build(&req, cancel, |_| {})?;
+    if hot {
+        capture::commit(root, &bins, |b| built.executables.contains_key(b));
+    }
     match built.executables.get(&ex.name) {
         Some(exe) => run_tests(root, exe, Limits::of(ex), &expected, cancel),
         None => Ok(build_failure(&built, &ex.name)),
@@ -239,8 +263,13 @@ pub fn run_many(
             color: opts.color,
             locked: opts.locked,
             target_dir: None,
+            capture: !opts.locked,
         };
-        cargo::build(&req, cancel, on_built)?
+        let built = cargo::build(&req, cancel, on_built)?;
+        if !opts.locked {
+            capture::commit(root, &bins, |b| built.executables.contains_key(b));
+        }
+        built
     };
     for (i, v) in verdicts.iter_mut().enumerate() {
         if v.is_none() && !built.executables.contains_key(&exercises[i].name) {

@@ -69,6 +69,7 @@ pub fn build_dependencies(ws: &Workspace, term: &Term) -> Result<()> {
         color: false,
         locked: false,
         target_dir: None,
+        capture: true,
     };
     let built = cargo::build(&req, &Cancel::default(), |id| {
         if seen.insert(id.to_string()) {
@@ -76,6 +77,9 @@ pub fn build_dependencies(ws: &Workspace, term: &Term) -> Result<()> {
         }
     })?;
     bar.finish_and_clear();
+    crate::exec::capture::commit(&ws.root, std::slice::from_ref(&first.name), |b| {
+        built.executables.contains_key(b)
+    });
     // The first exercise fails to compile as shipped; only a failure without compiler
     // diagnostics (network, toolchain) means the dependencies did not build.
     if !built.success
