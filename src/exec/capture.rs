@@ -5,8 +5,8 @@
 //! as cargo's `RUSTC_WORKSPACE_WRAPPER` (the exercises package only; dependencies are never
 //! wrapped) and sets `BACKLINGS_CAPTURE_DIR`. In that role backlings writes the rustc path,
 //! arguments and cargo's environment of each bin's test compile to
-//! `.backlings/hot/incoming/CRATE.json`, then execs rustc. After the build the runner moves
-//! each record next to its key (`.backlings/hot/CRATE.json`).
+//! `.backlings/hot/incoming/ARTIFACT.json`, then execs rustc. After the build the runner
+//! commits the record of the artifact cargo reports with its key (`.backlings/hot/CRATE.json`).
 //!
 //! Key: the captured command holds while Cargo.toml (dependencies, profile), Cargo.lock, the
 //! toolchain (the rustc binary's identity, `rust-toolchain` files, rustup's settings), cargo's
@@ -14,12 +14,13 @@
 //! `RUSTFLAGS`, `RUSTUP*`, and the cargo and rustc on `PATH`) are what they were at capture. `rustc -vV` is recorded
 //! with it. Anything else is stale, and the build goes through cargo, which recaptures.
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsString;
 use std::hash::{Hash, Hasher};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::SystemTime;
 
 /// Set on cargo by the runner: where the wrapper writes what it captures.
 pub const DIR_VAR: &str = "BACKLINGS_CAPTURE_DIR";
@@ -153,7 +154,13 @@ pub fn wrapper_main() -> Option<i32> {
     let args: Vec<OsString> = argv.collect();
     if let Some((name, inv)) = record(&rustc, &args) {
         // A record that cannot be written only costs the next save its shortcut.
-        write_cache(&Path::new(&dir).join(format!("{name}.json")), &inv);
+        // By artifact, for `commit` to find what cargo reports built (fresh or not), and as
+        // the crate's latest, for a compile that failed.
+        let dir = Path::new(&dir);
+        if let Some(extra) = extra_filename(&inv.args) {
+            write_cache(&dir.join(format!("{name}{extra}.json")), &inv);
+        }
+        write_cache(&dir.join(format!("{name}.json")), &inv);
     }
     let err = Command::new(&rustc)
         .args(&args)
@@ -200,43 +207,55 @@ fn record(rustc: &OsString, args: &[OsString]) -> Option<(String, Invocation)> {
     Some((name, inv))
 }
 
-/// After a capturing cargo build: commits what the wrapper recorded for `bins`, under the
-/// key of the workspace as it is now. A bin that cargo `built` without compiling it (fresh:
-/// no record) keeps its command, re-keyed: cargo compiled it last with exactly the recorded
-/// arguments (every test build of the workspace is wrapped), and found nothing in its own
-/// fingerprint to redo.
-pub fn commit(root: &Path, bins: &[String], built: impl Fn(&str) -> bool) {
+/// After a capturing cargo build that started at `started`: commits, for each of `bins`,
+/// the command that produced what cargo has now, under the key of the workspace as it is
+/// now. For a bin cargo built (`executables`), that is the record of that very artifact
+/// (crate name and `-C extra-filename`), whether cargo compiled it just now or found it
+/// fresh: the wrapper records every compile of the workspace's test targets, and a compile
+/// without it (the learner's own `cargo test`) makes an artifact of another name. For a bin
+/// that failed to compile, the crate's latest record, if this build wrote it.
+pub fn commit(
+    root: &Path,
+    bins: &[String],
+    executables: &HashMap<String, PathBuf>,
+    started: SystemTime,
+) {
     let mut versions: BTreeMap<String, (PathBuf, String)> = BTreeMap::new();
     for bin in bins {
         let name = crate_name(bin);
-        let incoming = incoming_dir(root).join(format!("{name}.json"));
         let old = load(root, &name);
-        let fresh: Option<Invocation> = std::fs::read(&incoming)
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok());
-        let _ = std::fs::remove_file(&incoming);
-        let (inv, generation) = match (fresh, old) {
-            (Some(inv), old) => {
-                let same = old.as_ref().is_some_and(|o| o.invocation == inv);
-                if !same {
-                    // New flags: the incremental state of the old ones is of no use.
-                    let _ = std::fs::remove_dir_all(build_dir(root, &name));
-                }
-                (inv, old.map_or(1, |o| o.generation + 1))
+        let record_path = match executables.get(bin).and_then(|e| e.file_name()) {
+            Some(artifact) => {
+                incoming_dir(root).join(format!("{}.json", artifact.to_string_lossy()))
             }
-            (None, Some(old)) if built(bin) => {
-                let now = Key::now(root, &old.rustc);
-                if now != old.key {
-                    let rekeyed = Captured { key: now, ..old };
-                    write_cache(&capture_path(root, &name), &rekeyed);
-                }
-                continue;
-            }
-            (None, _) => continue,
-        };
-        let (rustc, version) = match versions.get(&inv.rustc) {
-            Some(v) => v.clone(),
             None => {
+                let latest = incoming_dir(root).join(format!("{name}.json"));
+                let this_build = std::fs::metadata(&latest)
+                    .and_then(|m| m.modified())
+                    .is_ok_and(|t| t >= started);
+                if !this_build {
+                    continue;
+                }
+                latest
+            }
+        };
+        let Some(inv) = std::fs::read(&record_path)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Invocation>(&b).ok())
+        else {
+            // Nothing known about what cargo built: the old command may be another's.
+            forget(root, &name, "cargo built it without a recorded command");
+            continue;
+        };
+        let (rustc, version) = match (&old, versions.get(&inv.rustc)) {
+            (_, Some(v)) => v.clone(),
+            (Some(o), None)
+                if o.invocation.rustc == inv.rustc
+                    && o.key.toolchain == toolchain_stamp(&o.rustc) =>
+            {
+                (o.rustc.clone(), o.version.clone())
+            }
+            _ => {
                 let Some(v) = resolve_rustc(&inv) else {
                     continue;
                 };
@@ -244,13 +263,24 @@ pub fn commit(root: &Path, bins: &[String], built: impl Fn(&str) -> bool) {
                 v
             }
         };
+        let key = Key::now(root, &rustc);
+        if let Some(o) = &old
+            && o.invocation == inv
+            && o.key == key
+        {
+            continue;
+        }
+        if old.as_ref().is_none_or(|o| o.invocation != inv) {
+            // New flags: the incremental state of the old ones is of no use.
+            let _ = std::fs::remove_dir_all(build_dir(root, &name));
+        }
         let captured = Captured {
             format: FORMAT,
-            key: Key::now(root, &rustc),
+            key,
             rustc,
             version,
             invocation: inv,
-            generation,
+            generation: old.map_or(1, |o| o.generation + 1),
         };
         write_cache(&capture_path(root, &name), &captured);
     }
@@ -319,6 +349,27 @@ fn is_rustup_proxy(path: &Path) -> bool {
     std::fs::metadata(dir.join("rustup")).is_ok_and(|b| a.dev() == b.dev() && a.ino() == b.ino())
 }
 
+/// The value of `-C extra-filename=`, in either spelling: with the crate name, it names the
+/// artifact.
+pub fn extra_filename(args: &[String]) -> Option<&str> {
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let opt = if a == "-C" {
+            it.next().map(String::as_str)
+        } else {
+            a.strip_prefix("-C")
+        };
+        if let Some(v) = opt.and_then(|o| o.strip_prefix("extra-filename=")) {
+            return Some(v);
+        }
+    }
+    None
+}
+
+fn fallback_path(root: &Path, crate_name: &str) -> PathBuf {
+    root.join(HOT_DIR).join(format!("{crate_name}.fallback"))
+}
+
 /// The committed capture of a crate, if there is one this backlings can read.
 pub fn load(root: &Path, crate_name: &str) -> Option<Captured> {
     let bytes = std::fs::read(capture_path(root, crate_name)).ok()?;
@@ -330,14 +381,17 @@ pub fn load(root: &Path, crate_name: &str) -> Option<Captured> {
 /// through cargo and captures again.
 pub fn forget(root: &Path, crate_name: &str, why: &str) {
     let _ = std::fs::remove_file(capture_path(root, crate_name));
-    let note = root.join(HOT_DIR).join(format!("{crate_name}.fallback"));
-    let _ = std::fs::write(note, format!("{why}\n"));
+    let _ = std::fs::write(fallback_path(root, crate_name), format!("{why}\n"));
 }
 
 /// Why the direct build of a crate last went back to cargo, if it ever did.
 pub fn last_fallback(root: &Path, crate_name: &str) -> Option<String> {
-    let note = root.join(HOT_DIR).join(format!("{crate_name}.fallback"));
-    Some(std::fs::read_to_string(note).ok()?.trim().to_string())
+    Some(
+        std::fs::read_to_string(fallback_path(root, crate_name))
+            .ok()?
+            .trim()
+            .to_string(),
+    )
 }
 
 /// The capture of `bin` if its key still holds, else why not.
@@ -473,6 +527,16 @@ mod tests {
         assert_eq!(name, "ex1");
         assert_eq!(inv.rustc, "/tc/bin/rustc");
         assert!(!inv.env.contains_key("CARGO_MAKEFLAGS"));
+    }
+
+    #[test]
+    fn the_artifact_suffix_is_read_in_both_spellings() {
+        let args = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let split = args(&["-C", "metadata=1", "-C", "extra-filename=-abc"]);
+        assert_eq!(extra_filename(&split), Some("-abc"));
+        let joined = args(&["-Cextra-filename=-def", "--test"]);
+        assert_eq!(extra_filename(&joined), Some("-def"));
+        assert_eq!(extra_filename(&args(&["--test"])), None);
     }
 
     #[test]

@@ -63,7 +63,7 @@ pub fn build(
         .map_err(|e| ExecError::io(format!("cannot create {}", out.display()), e))?;
     let exe = out.join(format!(
         "{name}{}",
-        codegen_value(&inv.args, "extra-filename").unwrap_or("")
+        capture::extra_filename(&inv.args).unwrap_or("")
     ));
     let mut args = Vec::with_capacity(inv.args.len() + 2);
     let mut it = inv.args.iter();
@@ -169,7 +169,8 @@ fn verdict(
             {
                 Direct::Fallback(format!("rustc reported {c}"))
             } else if diagnostics.errors.is_empty() {
-                Direct::Fallback(format!("rustc failed without an error message: {other}"))
+                let first = other.lines().next().unwrap_or("");
+                Direct::Fallback(format!("rustc failed without an error message: {first}"))
             } else if diagnostics
                 .errors
                 .iter()
@@ -189,23 +190,6 @@ fn verdict(
 fn arg_value<'a>(args: &'a [String], flag: &str) -> Option<&'a str> {
     let i = args.iter().position(|a| a == flag)?;
     args.get(i + 1).map(String::as_str)
-}
-
-/// The value of a `-C key=value` codegen option, in either spelling.
-fn codegen_value<'a>(args: &'a [String], key: &str) -> Option<&'a str> {
-    let prefix = format!("{key}=");
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        let opt = if a == "-C" {
-            it.next().map(String::as_str)
-        } else {
-            a.strip_prefix("-C")
-        };
-        if let Some(v) = opt.and_then(|o| o.strip_prefix(&prefix)) {
-            return Some(v);
-        }
-    }
-    None
 }
 
 #[cfg(test)]
@@ -252,16 +236,5 @@ mod tests {
         assert!(matches!(silent, Direct::Fallback(_)));
         let no_exe = verdict(Some(0), exe, errors(&[]), &[], "");
         assert!(matches!(no_exe, Direct::Fallback(_)));
-    }
-
-    #[test]
-    fn codegen_options_are_read_in_both_spellings() {
-        let args: Vec<String> = ["-C", "metadata=1", "-Cextra-filename=-abc", "--test"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        assert_eq!(codegen_value(&args, "extra-filename"), Some("-abc"));
-        assert_eq!(codegen_value(&args, "metadata"), Some("1"));
-        assert_eq!(codegen_value(&args, "incremental"), None);
     }
 }

@@ -215,9 +215,10 @@ pub fn run_exercise(
         target_dir: None,
         capture: hot,
     };
+    let started = std::time::SystemTime::now();
     let built = cargo::build(&req, cancel, |_| {})?;
     if hot {
-        capture::commit(root, &bins, |b| built.executables.contains_key(b));
+        capture::commit(root, &bins, &built.executables, started);
     }
     match built.executables.get(&ex.name) {
         Some(exe) => run_tests(root, exe, Limits::of(ex), &expected, cancel),
@@ -265,9 +266,10 @@ pub fn run_many(
             target_dir: None,
             capture: !opts.locked,
         };
+        let started = std::time::SystemTime::now();
         let built = cargo::build(&req, cancel, on_built)?;
         if !opts.locked {
-            capture::commit(root, &bins, |b| built.executables.contains_key(b));
+            capture::commit(root, &bins, &built.executables, started);
         }
         built
     };

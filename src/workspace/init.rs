@@ -71,15 +71,19 @@ pub fn build_dependencies(ws: &Workspace, term: &Term) -> Result<()> {
         target_dir: None,
         capture: true,
     };
+    let started = std::time::SystemTime::now();
     let built = cargo::build(&req, &Cancel::default(), |id| {
         if seen.insert(id.to_string()) {
             bar.inc(1);
         }
     })?;
     bar.finish_and_clear();
-    crate::exec::capture::commit(&ws.root, std::slice::from_ref(&first.name), |b| {
-        built.executables.contains_key(b)
-    });
+    crate::exec::capture::commit(
+        &ws.root,
+        std::slice::from_ref(&first.name),
+        &built.executables,
+        started,
+    );
     // The first exercise fails to compile as shipped; only a failure without compiler
     // diagnostics (network, toolchain) means the dependencies did not build.
     if !built.success
