@@ -29,7 +29,7 @@ pub const BUILD_VAR: &str = "BACKLINGS_BUILD";
 /// Where captured commands live, inside the workspace.
 pub const HOT_DIR: &str = ".backlings/hot";
 /// Bumped when the record's meaning changes: older records are then stale.
-const FORMAT: u32 = 1;
+const FORMAT: u32 = 2;
 
 /// What the wrapper saw: one rustc invocation, as cargo made it.
 #[derive(Serialize, Deserialize, Clone, PartialEq, Debug)]
@@ -50,6 +50,8 @@ pub struct Captured {
     pub rustc: PathBuf,
     /// `rustc -vV` of that rustc, at capture.
     pub version: String,
+    /// The toolchain's target library folder (`libstd-*.so`), for `-C prefer-dynamic`.
+    pub libdir: Option<PathBuf>,
     pub key: Key,
     /// How many times this bin's command was captured (tests watch it change).
     pub generation: u64,
@@ -134,7 +136,8 @@ pub fn build_dir(root: &Path, crate_name: &str) -> PathBuf {
 /// The environment a capturing cargo build needs, or none when capture is off.
 pub fn cargo_env(root: &Path) -> Option<[(&'static str, OsString); 2]> {
     enabled().ok()?;
-    let exe = std::env::current_exe().ok()?;
+    // A binary replaced while running (an upgrade) cannot be cargo's wrapper any more.
+    let exe = std::env::current_exe().ok().filter(|e| e.is_file())?;
     Some([
         ("RUSTC_WORKSPACE_WRAPPER", exe.into_os_string()),
         (DIR_VAR, incoming_dir(root).into_os_string()),
@@ -220,7 +223,7 @@ pub fn commit(
     executables: &HashMap<String, PathBuf>,
     started: SystemTime,
 ) {
-    let mut versions: BTreeMap<String, (PathBuf, String)> = BTreeMap::new();
+    let mut versions: BTreeMap<String, Resolved> = BTreeMap::new();
     for bin in bins {
         let name = crate_name(bin);
         let old = load(root, &name);
@@ -247,13 +250,21 @@ pub fn commit(
             forget(root, &name, "cargo built it without a recorded command");
             continue;
         };
-        let (rustc, version) = match (&old, versions.get(&inv.rustc)) {
+        let Resolved {
+            rustc,
+            version,
+            libdir,
+        } = match (&old, versions.get(&inv.rustc)) {
             (_, Some(v)) => v.clone(),
             (Some(o), None)
                 if o.invocation.rustc == inv.rustc
                     && o.key.toolchain == toolchain_stamp(&o.rustc) =>
             {
-                (o.rustc.clone(), o.version.clone())
+                Resolved {
+                    rustc: o.rustc.clone(),
+                    version: o.version.clone(),
+                    libdir: o.libdir.clone(),
+                }
             }
             _ => {
                 let Some(v) = resolve_rustc(&inv) else {
@@ -279,6 +290,7 @@ pub fn commit(
             key,
             rustc,
             version,
+            libdir,
             invocation: inv,
             generation: old.map_or(1, |o| o.generation + 1),
         };
@@ -303,9 +315,16 @@ fn write_cache(path: &Path, value: &impl Serialize) {
     let _ = write();
 }
 
+#[derive(Clone)]
+struct Resolved {
+    rustc: PathBuf,
+    version: String,
+    libdir: Option<PathBuf>,
+}
+
 /// The toolchain's own rustc (cargo usually names it already; a rustup proxy is looked
-/// through via `--print sysroot`) and its `rustc -vV`.
-fn resolve_rustc(inv: &Invocation) -> Option<(PathBuf, String)> {
+/// through via `--print sysroot`), its `rustc -vV` and its target library folder.
+fn resolve_rustc(inv: &Invocation) -> Option<Resolved> {
     let run = |args: &[&str]| -> Option<String> {
         let out = Command::new(&inv.rustc)
             .args(args)
@@ -319,15 +338,21 @@ fn resolve_rustc(inv: &Invocation) -> Option<(PathBuf, String)> {
             .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
     };
     let version = run(&["-vV"])?;
+    let printed = run(&["--print", "sysroot", "--print", "target-libdir"])?;
+    let mut lines = printed.lines();
+    let (sysroot, libdir) = (lines.next()?, lines.next().map(PathBuf::from));
     let named = PathBuf::from(&inv.rustc);
     let rustc = if is_rustup_proxy(&named) {
-        let sysroot = run(&["--print", "sysroot"])?;
         let real = Path::new(sysroot.trim()).join("bin").join("rustc");
         real.is_file().then_some(real)?
     } else {
         named
     };
-    Some((rustc, version))
+    Some(Resolved {
+        rustc,
+        version,
+        libdir: libdir.filter(|d| d.is_dir()),
+    })
 }
 
 /// Whether `path` is rustup's proxy: a link to the `rustup` binary next to it.

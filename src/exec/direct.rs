@@ -80,6 +80,7 @@ pub fn build(
     }
     args.push("-C".into());
     args.push(format!("incremental={}", dir.join("incr").display()));
+    args.extend(prefer_dynamic(captured.libdir.as_deref()));
 
     let mut cmd = Command::new(&captured.rustc);
     cmd.args(&args)
@@ -183,6 +184,24 @@ fn verdict(
         }
         Some(c) => Direct::Fallback(format!("rustc exited with {c}")),
         None => Direct::Fallback("rustc was killed".into()),
+    }
+}
+
+/// Links the standard library dynamically, which makes linking, a good part of a small
+/// exercise's build, faster (scripts/bench). The test binary finds `libstd` through an rpath
+/// to the toolchain's library folder, on Linux and macOS alike, so that nothing the tests
+/// start inherits an `LD_LIBRARY_PATH`. Not when the folder cannot be written in an rpath,
+/// or when `BACKLINGS_PREFER_DYNAMIC=0`.
+fn prefer_dynamic(libdir: Option<&Path>) -> Vec<String> {
+    let off = std::env::var("BACKLINGS_PREFER_DYNAMIC").is_ok_and(|v| v == "0");
+    match libdir.and_then(Path::to_str) {
+        Some(dir) if !off && !dir.contains([',', ' ']) && Path::new(dir).is_dir() => vec![
+            "-C".into(),
+            "prefer-dynamic".into(),
+            "-C".into(),
+            format!("link-arg=-Wl,-rpath,{dir}"),
+        ],
+        _ => Vec::new(),
     }
 }
 
