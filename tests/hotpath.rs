@@ -74,6 +74,7 @@ fn init_captures_the_first_exercise_and_a_compile_error_reads_the_same_on_both_p
     assert!(direct && out.contains("compile_error passed"), "{out}");
     let own = std::process::Command::new("cargo")
         .args(["test", "-q", "--bin", EX])
+        .env_remove("CARGO_TARGET_DIR")
         .current_dir(&root)
         .output()
         .unwrap();

@@ -11,7 +11,13 @@ pub fn fixture(name: &str) -> PathBuf {
 
 pub fn bin() -> Command {
     let mut cmd = Command::cargo_bin("backlings").unwrap();
-    cmd.env_remove("NO_COLOR").env("RUST_BACKTRACE", "0");
+    // Each learner workspace builds into its own target folder. A CARGO_TARGET_DIR shared
+    // by every test's workspace (`CARGO_TARGET_DIR=... cargo test`) lets one workspace's
+    // build pass for another's: cargo names artifacts by paths relative to the workspace,
+    // and the fixture workspaces are alike.
+    cmd.env_remove("NO_COLOR")
+        .env_remove("CARGO_TARGET_DIR")
+        .env("RUST_BACKTRACE", "0");
     cmd
 }
 
