@@ -224,6 +224,7 @@ pub fn commit(
     started: SystemTime,
 ) {
     let mut versions: BTreeMap<String, Resolved> = BTreeMap::new();
+    let mut keys: BTreeMap<PathBuf, Key> = BTreeMap::new();
     for bin in bins {
         let name = crate_name(bin);
         let old = load(root, &name);
@@ -274,7 +275,11 @@ pub fn commit(
                 v
             }
         };
-        let key = Key::now(root, &rustc);
+        // One key per rustc for the whole batch: `verify` commits every exercise at once.
+        let key = keys
+            .entry(rustc.clone())
+            .or_insert_with(|| Key::now(root, &rustc))
+            .clone();
         if let Some(o) = &old
             && o.invocation == inv
             && o.key == key
