@@ -72,6 +72,12 @@ fn init_captures_the_first_exercise_and_a_compile_error_reads_the_same_on_both_p
     solve(&root, FILE);
     let (out, direct) = run(&root, &[], 0);
     assert!(direct && out.contains("compile_error passed"), "{out}");
+    // A build forced through cargo, of an artifact cargo names differently without the
+    // wrapper, leaves the captured command alone.
+    let (_, direct) = run(&root, &[("BACKLINGS_BUILD", "cargo")], 0);
+    assert!(!direct);
+    let (_, direct) = run(&root, &[], 0);
+    assert!(direct, "still captured after a forced cargo build");
     let own = std::process::Command::new("cargo")
         .args(["test", "-q", "--bin", EX])
         .env_remove("CARGO_TARGET_DIR")
