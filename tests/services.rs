@@ -66,6 +66,7 @@ fn sigterm_during_a_postgres_run_leaves_no_server_and_no_folder() {
     let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("backlings"))
         .args(["run", "pg_ping"])
         .current_dir(&root)
+        .env_remove("CARGO_TARGET_DIR")
         .env("TMPDIR", &servers)
         .env("BACKLINGS_FIXTURE_HOLD", "1")
         .stdout(std::process::Stdio::null())
@@ -98,7 +99,8 @@ fn sigterm_during_a_postgres_run_leaves_no_server_and_no_folder() {
 fn without_the_binaries_run_explains_verify_passes_and_list_marks_the_tracks_optional() {
     let (_tmp, root, servers) = services_workspace();
     let hidden = |args: &[&str]| {
-        in_ws(&root)
+        services_bin()
+            .current_dir(&root)
             .env("TMPDIR", &servers)
             .env("BACKLINGS_SERVICE_PATH", "")
             .args(args)

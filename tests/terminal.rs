@@ -22,6 +22,15 @@ impl Tmux {
 
     /// Like `start`, with `env` (`NAME=value ...`) set for backlings.
     fn start_env(root: &Path, args: &str, env: &str) -> Tmux {
+        let t = Tmux::launch(root, args, env);
+        t.wait_for("the first verdict", |s| {
+            s.contains("Save the file to try again") || s.contains(" passed")
+        });
+        t
+    }
+
+    /// Starts backlings without waiting for anything.
+    fn launch(root: &Path, args: &str, env: &str) -> Tmux {
         static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let socket = format!(
             "backlings-test-{}-{}",
@@ -53,14 +62,10 @@ impl Tmux {
             .status()
             .expect("these tests need tmux: install it (e.g. `apt install tmux`)");
         assert!(ok.success(), "tmux failed to start");
-        let t = Tmux {
+        Tmux {
             socket,
             root: root.to_path_buf(),
-        };
-        t.wait_for("the first verdict", |s| {
-            s.contains("Save the file to try again") || s.contains(" passed")
-        });
-        t
+        }
     }
 
     fn screen(&self) -> String {
@@ -581,4 +586,78 @@ fn control_sequences_from_tests_cannot_wipe_the_screen() {
     );
     t.keys(&["q"]);
     t.assert_clean_exit(0);
+}
+
+/// A services workspace where `pg_ping` is current (the core exercise before it is done).
+fn on_pg_ping() -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let (tmp, root, servers) = services_workspace();
+    solve_services(&root, "00_core/plain.rs");
+    let out = services_bin()
+        .current_dir(&root)
+        .args(["run", "plain"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stdout));
+    (tmp, root, servers)
+}
+
+/// The postmasters running in `servers`, by pid.
+fn postmasters(servers: &Path) -> Vec<i32> {
+    let dir = servers.display().to_string();
+    process_table()
+        .into_iter()
+        .filter(|p| p.cmdline.contains("postgres -D") && p.cmdline.contains(&dir))
+        .map(|p| p.pid)
+        .collect()
+}
+
+#[test]
+fn watch_mode_reuses_one_cluster_across_runs_and_q_stops_it() {
+    if !have_server("postgres") {
+        return;
+    }
+    let (_tmp, root, servers) = on_pg_ping();
+    let t = Tmux::start_env(
+        &root,
+        "",
+        &format!("-u CARGO_TARGET_DIR TMPDIR={}", servers.display()),
+    );
+    t.wait_for("the shipped exercise to fail", |s| {
+        s.contains("pg_ping") && s.contains("expected the socket")
+    });
+    let first = postmasters(&servers);
+    assert_eq!(first.len(), 1, "one cluster: {first:?}");
+    solve_services(&root, "01_postgres/pg_ping.rs");
+    t.wait_for("the pass", |s| s.contains("pg_ping passed"));
+    assert_eq!(postmasters(&servers), first, "the same cluster, reused");
+    t.keys(&["q"]);
+    t.assert_clean_exit(0);
+    assert_servers_gone(&servers);
+}
+
+#[test]
+fn ctrl_c_while_a_postgres_exercise_runs_leaves_no_server_and_no_folder() {
+    if !have_server("postgres") {
+        return;
+    }
+    let (_tmp, root, servers) = on_pg_ping();
+    solve_services(&root, "01_postgres/pg_ping.rs");
+    // The fixture's test connects, then holds on until it is killed.
+    let t = Tmux::launch(
+        &root,
+        "",
+        &format!(
+            "-u CARGO_TARGET_DIR TMPDIR={} BACKLINGS_FIXTURE_HOLD=1",
+            servers.display()
+        ),
+    );
+    wait_until("the test to hold a connection", 60, || {
+        process_table().iter().any(|p| {
+            p.cmdline.starts_with("postgres: postgres postgres")
+                || (p.cmdline.contains("/deps/pg_ping-") && p.cmdline.ends_with("--color never"))
+        }) && !postmasters(&servers).is_empty()
+    });
+    t.keys(&["C-c"]);
+    t.assert_clean_exit(130);
+    assert_servers_gone(&servers);
 }

@@ -312,8 +312,21 @@ pub fn services_workspace() -> (tempfile::TempDir, PathBuf, PathBuf) {
     std::fs::create_dir(&servers).unwrap();
     std::fs::set_permissions(&servers, std::fs::Permissions::from_mode(0o1777)).unwrap();
     let root = tmp.path().join("ws");
-    init_from(&fixture("services"), &root);
+    services_bin()
+        .args(["init", "--no-watch", "--pack"])
+        .arg(fixture("services"))
+        .arg(&root)
+        .assert()
+        .success();
     (tmp, root, servers)
+}
+
+/// `backlings` for the services workspaces: each builds in its own target folder, since
+/// several of them build different versions of the same bins at once.
+pub fn services_bin() -> Command {
+    let mut cmd = bin();
+    cmd.env_remove("CARGO_TARGET_DIR");
+    cmd
 }
 
 /// Puts the services fixture's solution of `rel` in place.
@@ -325,12 +338,14 @@ pub fn solve_services(root: &Path, rel: &str) {
     .unwrap();
 }
 
-/// Live processes whose command line names `dir` (the servers started there).
+/// Live processes whose command line names `dir` (the servers started there), other than
+/// the tmux terminal tests' own shell and server, whose command lines set it as TMPDIR.
 pub fn processes_naming(dir: &Path) -> Vec<String> {
     let dir = dir.display().to_string();
     process_table()
         .into_iter()
         .filter(|p| p.cmdline.contains(&dir))
+        .filter(|p| !(p.cmdline.starts_with("tmux ") || p.cmdline.starts_with("sh -c trap true")))
         .map(|p| format!("{} {}", p.pid, p.cmdline))
         .collect()
 }
