@@ -1,5 +1,5 @@
 //! A throwaway PostgreSQL cluster in a folder of its own, on a Unix socket only:
-//! `initdb --auth=trust --no-sync` (or a copy of a cached, pristine cluster made by that same
+//! `initdb --auth=trust --no-sync --wal-segsize=1` (or a copy of a cached, pristine cluster made by that same
 //! command for this server version), then `pg_ctl -w start` with `listen_addresses=''`,
 //! `fsync=off` and a 50 ms `deadlock_timeout`. Stopped with an immediate shutdown (SIGQUIT to
 //! the postmaster), which also frees its shared memory.
@@ -133,7 +133,7 @@ fn template_path(pg_ctl: &Path, account: Option<&Account>) -> Option<PathBuf> {
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
     let version = super::find::version(pg_ctl)?;
     let key = format!(
-        "{version}|{}|{}|-U {SUPERUSER} --auth=trust -E UTF8 --locale=C",
+        "{version}|{}|{}|-U {SUPERUSER} --auth=trust -E UTF8 --locale=C --wal-segsize=1",
         pg_ctl.display(),
         account.map_or(String::new(), |a| a.name.clone())
     );
