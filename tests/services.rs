@@ -208,3 +208,21 @@ fn dev_check_fails_when_servers_are_required_and_missing() {
     let all = text(&out.stdout) + &text(&out.stderr);
     assert!(all.contains("Skipped 1 exercise(s)"), "{all}");
 }
+
+#[test]
+fn dev_check_runs_the_tracks_against_their_servers_when_they_are_required() {
+    if !have_server("postgres") || !have_server("redis") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let pack = tmp.path().join("pack");
+    copy_dir(&fixture("services"), &pack);
+    let out = services_bin()
+        .args(["dev", "check", "--require-services"])
+        .arg(&pack)
+        .output()
+        .unwrap();
+    let all = text(&out.stdout) + &text(&out.stderr);
+    assert!(out.status.success(), "{all}");
+    assert!(!all.contains("Skipped"), "{all}");
+}

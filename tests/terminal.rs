@@ -661,3 +661,31 @@ fn ctrl_c_while_a_postgres_exercise_runs_leaves_no_server_and_no_folder() {
     t.assert_clean_exit(130);
     assert_servers_gone(&servers);
 }
+
+#[test]
+fn without_servers_watch_mode_moves_past_the_tracks_to_the_final_message() {
+    let (_tmp, root, servers) = on_pg_ping();
+    let t = Tmux::launch(
+        &root,
+        "",
+        &format!(
+            "-u CARGO_TARGET_DIR BACKLINGS_SERVICE_PATH= TMPDIR={}",
+            servers.display()
+        ),
+    );
+    // pg_ping is skipped, then redis_ping; the core is done, so everything is checked and
+    // the skipped tracks do not count against the learner.
+    t.wait_for("the final message", |s| {
+        s.contains("Services fixture complete.")
+    });
+    t.keys(&["q"]);
+    t.assert_clean_exit(0);
+    let st = state(&root);
+    for name in ["pg_ping", "redis_ping"] {
+        assert_eq!(
+            st["exercises"][name]["status"].as_str(),
+            Some("pending"),
+            "{name} is skipped, not done"
+        );
+    }
+}
