@@ -304,6 +304,23 @@ impl App<'_> {
         };
         self.state = rec.state.clone();
         let skipped = matches!(verdict, Verdict::NeedsService { .. });
+        if let Verdict::NeedsService {
+            service,
+            why,
+            instead,
+        } = &verdict
+        {
+            // It stays on the screen while watch mode moves on.
+            let instead = instead
+                .as_ref()
+                .map(|i| format!(" Without it, `{i}` teaches the same idea."))
+                .unwrap_or_default();
+            self.screen.banner = Some(format!(
+                "{} skipped (optional, needs {service}): {}{instead} `backlings doctor` says how to install it.",
+                ex.name,
+                why.lines().next().unwrap_or_default().trim_end_matches('.')
+            ));
+        }
         self.screen.verdict(&ex, verdict, rec.solution.as_deref());
         if rec.all_done {
             return self.check_all();
