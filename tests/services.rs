@@ -226,3 +226,23 @@ fn dev_check_runs_the_tracks_against_their_servers_when_they_are_required() {
     assert!(out.status.success(), "{all}");
     assert!(!all.contains("Skipped"), "{all}");
 }
+
+#[test]
+fn dev_check_names_a_required_service_that_deps_toml_has_no_feature_for() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pack = tmp.path().join("pack");
+    copy_dir(&fixture("services"), &pack);
+    std::fs::write(pack.join("deps.toml"), "[dependencies]\n").unwrap();
+    let out = bin()
+        .args(["dev", "check", "--only", "redis_ping"])
+        .arg(&pack)
+        .env("BACKLINGS_SERVICE_PATH", "")
+        .output()
+        .unwrap();
+    let all = text(&out.stdout) + &text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    assert!(
+        all.contains("requires \"redis\", but deps.toml declares no feature \"redis\""),
+        "{all}"
+    );
+}

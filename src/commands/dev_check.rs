@@ -489,6 +489,27 @@ pub fn lock(term: &Term, pack_dir: &Path) -> Result<i32> {
 fn static_checks(pack: &Pack, dir: &Path, selected: &[&Exercise]) -> Vec<Problem> {
     let mut problems = Vec::new();
     let mut add = |ex: &str, check: &str, why: String| problems.push(Problem::new(ex, check, why));
+    // A service an exercise requires is a cargo feature of the workspace (its bin's
+    // `required-features`), which deps.toml must declare.
+    let features: Vec<String> = toml::from_str::<toml::Table>(&pack.deps_toml())
+        .ok()
+        .and_then(|t| t.get("features")?.as_table().cloned())
+        .map(|f| f.keys().cloned().collect())
+        .unwrap_or_default();
+    for ex in selected {
+        for service in &ex.requires {
+            if !features.contains(service) {
+                add(
+                    &ex.name,
+                    "services",
+                    format!(
+                        "requires {service:?}, but deps.toml declares no feature {service:?}: add \
+                         `[features] {service} = [\"dep:<its client crate>\"]` (or `[]`)"
+                    ),
+                );
+            }
+        }
+    }
     for ex in selected {
         let exercise = std::fs::read_to_string(dir.join(ex.path()));
         match &exercise {

@@ -291,11 +291,23 @@ impl Info {
             });
         }
         for i in insteads {
-            if !names.contains(i.get_ref()) {
-                return Err(loc.err(
-                    i.span(),
-                    format!("instead = {:?} names no exercise of this pack", i.get_ref()),
-                ));
+            match exercises.iter().find(|e| &e.name == i.get_ref()) {
+                None => {
+                    return Err(loc.err(
+                        i.span(),
+                        format!("instead = {:?} names no exercise of this pack", i.get_ref()),
+                    ));
+                }
+                Some(e) if !e.requires.is_empty() => {
+                    return Err(loc.err(
+                        i.span(),
+                        format!(
+                            "instead = {:?} needs a server itself: name an exercise that runs without one",
+                            i.get_ref()
+                        ),
+                    ));
+                }
+                Some(_) => {}
             }
         }
         if exercises.is_empty() {
@@ -436,6 +448,14 @@ mod tests {
         )
         .unwrap();
         assert_eq!(info.exercises[1].instead.as_deref(), Some("b"));
+        let err = parse(
+            &(ex("b", "00_x")
+                + "requires = [\"postgres\"]\n"
+                + &ex("a", "00_x")
+                + "requires = [\"redis\"]\ninstead = \"b\"\n"),
+        )
+        .unwrap_err();
+        assert!(err.message.contains("needs a server itself"), "{err}");
         let err =
             parse("[[exercises]]\nname = \"a\"\ntopic = \"00_x\"\nphase = \"nope\"\n").unwrap_err();
         assert!(err.message.contains("nope"), "{err}");
