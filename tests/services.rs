@@ -73,8 +73,7 @@ fn sigterm_during_a_postgres_run_leaves_no_server_and_no_folder() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    // The test binary itself, not rustc or the linker writing it (CARGO_TARGET_DIR may move
-    // it out of the workspace).
+    // The test binary itself, not rustc or the linker writing it.
     let is_test = |cmd: &str| {
         cmd.split(' ')
             .next()

@@ -9,9 +9,14 @@ pub fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
+/// `backlings`, as a learner runs it. Each workspace builds in its own `target/`: a
+/// `CARGO_TARGET_DIR` inherited from the test run would make parallel tests' workspaces, whose
+/// bins share names, overwrite each other's test binaries.
 pub fn bin() -> Command {
     let mut cmd = Command::cargo_bin("backlings").unwrap();
-    cmd.env_remove("NO_COLOR").env("RUST_BACKTRACE", "0");
+    cmd.env_remove("NO_COLOR")
+        .env_remove("CARGO_TARGET_DIR")
+        .env("RUST_BACKTRACE", "0");
     cmd
 }
 
@@ -120,6 +125,7 @@ pub fn with_read_only(root: &Path, dir: &Path, args: &[&str]) -> std::process::O
             .args(args)
             .current_dir(root)
             .env_remove("NO_COLOR")
+            .env_remove("CARGO_TARGET_DIR")
             .output()
             .expect("these tests need unshare (util-linux) when run as root");
         return out;
@@ -131,6 +137,7 @@ pub fn with_read_only(root: &Path, dir: &Path, args: &[&str]) -> std::process::O
         .args(args)
         .current_dir(root)
         .env_remove("NO_COLOR")
+        .env_remove("CARGO_TARGET_DIR")
         .output()
         .unwrap();
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode)).unwrap();
@@ -321,12 +328,9 @@ pub fn services_workspace() -> (tempfile::TempDir, PathBuf, PathBuf) {
     (tmp, root, servers)
 }
 
-/// `backlings` for the services workspaces: each builds in its own target folder, since
-/// several of them build different versions of the same bins at once.
+/// `backlings` for the services workspaces (like `bin`, each in its own target folder).
 pub fn services_bin() -> Command {
-    let mut cmd = bin();
-    cmd.env_remove("CARGO_TARGET_DIR");
-    cmd
+    bin()
 }
 
 /// Puts the services fixture's solution of `rel` in place.
