@@ -1,5 +1,6 @@
 //! Finding a server's binaries with `which`: on PATH, then in `pg_config --bindir`, then in
-//! Debian's `/usr/lib/postgresql/<version>/bin` (the newest first), which is not on PATH there.
+//! Debian's `/usr/lib/postgresql/<version>/bin` (the newest first), which is not on PATH there,
+//! and Homebrew's keg-only `postgresql@<version>`.
 //! `BACKLINGS_SERVICE_PATH` (a PATH-like list, possibly empty) replaces the whole search: the
 //! tests hide the servers with it, and a learner can point at a particular installation.
 use std::path::{Path, PathBuf};
@@ -23,7 +24,7 @@ pub fn find(bins: &[&str]) -> Result<Vec<PathBuf>, String> {
     let searched = match std::env::var_os(SEARCH_VAR) {
         Some(v) if v.is_empty() => format!("{SEARCH_VAR} is set and empty"),
         Some(_) => format!("searched {SEARCH_VAR} only"),
-        None => "searched PATH, pg_config --bindir and /usr/lib/postgresql/*/bin".to_string(),
+        None => "searched PATH, pg_config --bindir, /usr/lib/postgresql/*/bin and Homebrew's postgresql@*".to_string(),
     };
     Err(format!("{} not found ({searched})", bins.join(" and ")))
 }
@@ -52,7 +53,32 @@ fn candidates() -> Vec<PathBuf> {
         }
     }
     dirs.extend(debian_bindirs(Path::new("/usr/lib/postgresql")));
+    // Homebrew's postgresql@N is keg-only: not on PATH after `brew install postgresql@16`.
+    for prefix in ["/opt/homebrew/opt", "/usr/local/opt"] {
+        dirs.extend(homebrew_bindirs(Path::new(prefix)));
+    }
     dirs
+}
+
+/// `<prefix>/postgresql@<major>/bin`, the newest major version first.
+fn homebrew_bindirs(prefix: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(prefix) else {
+        return Vec::new();
+    };
+    let mut versions: Vec<(u32, PathBuf)> = entries
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name();
+            let major = name
+                .to_str()?
+                .strip_prefix("postgresql@")?
+                .parse::<u32>()
+                .ok()?;
+            Some((major, e.path().join("bin")))
+        })
+        .collect();
+    versions.sort_by_key(|v| std::cmp::Reverse(v.0));
+    versions.into_iter().map(|(_, p)| p).collect()
 }
 
 /// `<root>/<major>/bin`, the newest major version first.
@@ -98,5 +124,21 @@ mod tests {
             .map(|p| p.parent().unwrap().file_name().unwrap().to_str().unwrap())
             .collect();
         assert_eq!(names, ["16", "15", "9"]);
+        for d in ["postgresql@14", "postgresql@17", "redis"] {
+            std::fs::create_dir_all(tmp.path().join(d).join("bin")).unwrap();
+        }
+        let brew: Vec<_> = homebrew_bindirs(tmp.path())
+            .iter()
+            .map(|p| {
+                p.parent()
+                    .unwrap()
+                    .file_name()
+                    .unwrap()
+                    .to_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        assert_eq!(brew, ["postgresql@17", "postgresql@14"]);
     }
 }

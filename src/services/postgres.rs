@@ -11,6 +11,7 @@ use std::process::{Command, Stdio};
 pub const BINARIES: [&str; 2] = ["initdb", "pg_ctl"];
 /// The superuser `initdb -U` creates, which the exercises connect as.
 const SUPERUSER: &str = "postgres";
+const PORT: u16 = 5432;
 
 /// A started cluster: the postmaster's pid and what the exercise's tests are given.
 pub struct Started {
@@ -47,8 +48,9 @@ pub fn start(bins: &[PathBuf], dir: &Path, account: Option<&Account>) -> Result<
             save_template(&data, t);
         }
     }
+    // The port only names the socket file (`.s.PGSQL.5432`): there is no TCP listener.
     let options = format!(
-        "-k '{}' -c listen_addresses='' -c fsync=off -c synchronous_commit=off \
+        "-k '{}' -p {PORT} -c listen_addresses='' -c fsync=off -c synchronous_commit=off \
          -c full_page_writes=off -c deadlock_timeout=50ms",
         dir.display()
     );
@@ -67,7 +69,7 @@ pub fn start(bins: &[PathBuf], dir: &Path, account: Option<&Account>) -> Result<
         .and_then(|t| t.lines().next()?.trim().parse::<i32>().ok())
         .ok_or("pg_ctl started the server, but its postmaster.pid is unreadable")?;
     // pg_ctl -w has seen the server accept connections; a client here must get in too.
-    let sock = dir.join(".s.PGSQL.5432");
+    let sock = dir.join(format!(".s.PGSQL.{PORT}"));
     std::os::unix::net::UnixStream::connect(&sock)
         .map_err(|e| format!("the server runs, but {} refuses: {e}", sock.display()))?;
     let host = dir.display().to_string();
@@ -77,6 +79,7 @@ pub fn start(bins: &[PathBuf], dir: &Path, account: Option<&Account>) -> Result<
         env: vec![
             ("PGHOST".into(), host),
             ("PGUSER".into(), SUPERUSER.into()),
+            ("PGPORT".into(), PORT.to_string()),
             (
                 "DATABASE_URL".into(),
                 format!("postgresql://{SUPERUSER}@{encoded}/postgres"),
@@ -97,7 +100,10 @@ fn run(cmd: &mut Command, dir: &Path, log: &str, account: Option<&Account>) -> R
         .map_err(|e| format!("cannot create {}: {e}", log_path.display()))?;
     cmd.current_dir(dir)
         .env("LC_ALL", "C")
+        // The learner's own PG* settings must not steer the throwaway cluster.
         .env_remove("PGDATA")
+        .env_remove("PGPORT")
+        .env_remove("PGHOST")
         .stdin(Stdio::null())
         .stdout(out)
         .stderr(err);
