@@ -257,12 +257,21 @@ fn start(service: Service) -> Result<Vec<(String, String)>, ServiceError> {
     }
 }
 
-/// Where server folders go: the temp folder, unless its path is so long that a socket path
-/// in it would pass the 107-byte limit of `sun_path`, or (for a server run as another
-/// account) a folder on the way is closed to others.
+/// Where server folders go: `TMPDIR` when it is set; otherwise `/dev/shm` when it is a roomy
+/// tmpfs (a cluster's ~30 MB are written at every start, and on a disk that other builds keep
+/// busy that write alone took seconds), else `/tmp`. A folder whose path is so long that a
+/// socket path in it would pass the 107-byte limit of `sun_path`, or (for a server run as
+/// another account) that is closed to others on the way, gives way to `/tmp`.
 fn base_dir(other_account: bool) -> PathBuf {
     use std::os::unix::fs::PermissionsExt;
-    let tmp = std::env::temp_dir();
+    const ROOM: u64 = 512 * 1024 * 1024;
+    let tmp = match std::env::var_os("TMPDIR").filter(|v| !v.is_empty()) {
+        Some(dir) => PathBuf::from(dir),
+        None if free_bytes(std::path::Path::new("/dev/shm")).is_some_and(|b| b >= ROOM) => {
+            PathBuf::from("/dev/shm")
+        }
+        None => PathBuf::from("/tmp"),
+    };
     let open_to_others = || {
         tmp.ancestors()
             .all(|d| std::fs::metadata(d).is_ok_and(|m| m.permissions().mode() & 0o001 != 0))
@@ -271,6 +280,23 @@ fn base_dir(other_account: bool) -> PathBuf {
         tmp
     } else {
         PathBuf::from("/tmp")
+    }
+}
+
+/// The bytes free for an unprivileged user in the file system of `dir`, if it is a folder.
+fn free_bytes(dir: &std::path::Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    if !dir.is_dir() {
+        return None;
+    }
+    let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    // SAFETY: statvfs(2) fills the struct we own from a NUL-terminated path.
+    unsafe {
+        let mut st: libc::statvfs = std::mem::zeroed();
+        if libc::statvfs(c.as_ptr(), &mut st) != 0 {
+            return None;
+        }
+        Some(st.f_bavail as u64 * st.f_frsize as u64)
     }
 }
 

@@ -42,6 +42,8 @@ pub fn start(bins: &[PathBuf], dir: &Path, account: Option<&Account>) -> Result<
             "UTF8",
             "--locale=C",
             "--no-sync",
+            // 1 MiB WAL segments instead of 16: a third less to copy from the template.
+            "--wal-segsize=1",
         ]);
         run(&mut cmd, dir, "initdb.log", account)?;
         if let Some(t) = &template {
