@@ -208,11 +208,14 @@ impl<'a> Progress<'a> {
             locked: false,
             jobs,
         };
+        // The servers any of them needs, started once for all (or the reason they are not).
+        let services = crate::services::provide(exercises);
         let verdicts = exec::run_many(
             &self.ws.root,
             &self.ws.pack,
             exercises,
             opts,
+            &services,
             cancel,
             |_| bar.tick(),
             |i, _| {
@@ -370,6 +373,8 @@ mod tests {
             "b",
             &Verdict::NeedsService {
                 service: "redis".into(),
+                why: "not installed".into(),
+                instead: None,
             },
         );
         apply_verdict(&mut s, "c", &Verdict::Missing { path: "x".into() });

@@ -114,6 +114,7 @@ fn a_gigabyte_of_output_is_capped_and_the_runner_stays_small() {
     let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("backlings"))
         .args(["run", "floods"])
         .current_dir(&root)
+        .env_remove("CARGO_TARGET_DIR")
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();

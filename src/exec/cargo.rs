@@ -27,6 +27,8 @@ pub struct Request<'a> {
     pub locked: bool,
     /// A target directory other than the package's own (`dev check` shares one).
     pub target_dir: Option<&'a Path>,
+    /// The package's cargo features to enable (the servers' client crates).
+    pub features: &'a [String],
 }
 
 #[derive(Default)]
@@ -111,6 +113,9 @@ pub fn build(
     }
     if let Some(dir) = req.target_dir {
         cmd.arg("--target-dir").arg(dir);
+    }
+    if !req.features.is_empty() {
+        cmd.arg("--features").arg(req.features.join(","));
     }
     if req.mode == Mode::Clippy {
         // Last: everything after `--` goes to clippy, not cargo.

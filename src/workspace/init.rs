@@ -69,6 +69,8 @@ pub fn build_dependencies(ws: &Workspace, term: &Term) -> Result<()> {
         color: false,
         locked: false,
         target_dir: None,
+        // The servers' client crates are built only when an exercise needs them.
+        features: &[],
     };
     let built = cargo::build(&req, &Cancel::default(), |id| {
         if seen.insert(id.to_string()) {
