@@ -206,6 +206,11 @@ fn dev_check_fails_when_servers_are_required_and_missing() {
         .unwrap();
     let all = text(&out.stdout) + &text(&out.stderr);
     assert!(all.contains("Skipped 1 exercise(s)"), "{all}");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "with every selected exercise skipped there is nothing to lint, and that passes: {all}"
+    );
 }
 
 #[test]

@@ -239,34 +239,23 @@ pub fn check(term: &Term, pack_dir: &Path, opts: Options) -> Result<i32> {
             )
         })
         .collect();
-    term.line(&format!("Linting {} solutions", solutions.len()));
-    let lint_pkg = write_package(&work.join("solutions"), &pack, &solutions, &lock)?;
-    let req = cargo::Request {
-        root: &lint_pkg,
-        bins: &[],
-        mode: cargo::Mode::Clippy,
-        color: false,
-        locked: true,
-        target_dir: Some(&target_dir),
-        features: &features,
-    };
-    let linted = cargo::build(&req, &cancel, |_| {})?;
-    for ex in &selected {
-        if let Some(d) = linted.diagnostics.get(&ex.name)
-            && !(d.errors.is_empty() && d.warnings.is_empty())
-        {
-            problems.push(Problem::new(
-                &ex.name,
-                "clippy",
-                first_lines(&d.render(), 12),
-            ));
-        }
-    }
-    if !linted.success && linted.diagnostics.is_empty() {
-        problems.push(Problem::new(
-            "-",
-            "clippy",
-            format!("clippy did not run:\n{}", first_lines(&linted.stderr, 12)),
+    // Every selected exercise may have been skipped (its server is missing): a package
+    // with no bins does not parse, so there is nothing to lint.
+    if !solutions.is_empty() {
+        term.line(&format!("Linting {} solutions", solutions.len()));
+        let lint_pkg = write_package(&work.join("solutions"), &pack, &solutions, &lock)?;
+        let req = cargo::Request {
+            root: &lint_pkg,
+            bins: &[],
+            mode: cargo::Mode::Clippy,
+            color: false,
+            locked: true,
+            target_dir: Some(&target_dir),
+            features: &features,
+        };
+        problems.extend(lint_problems(
+            &selected,
+            cargo::build(&req, &cancel, |_| {})?,
         ));
     }
     problems.extend(rustfmt_check(&dir, &all_selected));
@@ -1033,4 +1022,28 @@ fn first_lines(text: &str, n: usize) -> String {
         s.push_str(&format!("\n… ({} more lines)", lines.len() - n));
     }
     console::strip_ansi_codes(&s).into_owned()
+}
+
+/// What clippy found in the solutions, per exercise, or that it did not run at all.
+fn lint_problems(selected: &[&Exercise], linted: cargo::Built) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    for ex in selected {
+        if let Some(d) = linted.diagnostics.get(&ex.name)
+            && !(d.errors.is_empty() && d.warnings.is_empty())
+        {
+            problems.push(Problem::new(
+                &ex.name,
+                "clippy",
+                first_lines(&d.render(), 12),
+            ));
+        }
+    }
+    if !linted.success && linted.diagnostics.is_empty() {
+        problems.push(Problem::new(
+            "-",
+            "clippy",
+            format!("clippy did not run:\n{}", first_lines(&linted.stderr, 12)),
+        ));
+    }
+    problems
 }
