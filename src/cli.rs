@@ -164,6 +164,10 @@ pub enum DevCommand {
         /// accepted in mutants/NAME.toml
         #[arg(long)]
         generated: bool,
+        /// Fail, rather than skip, an exercise whose server (PostgreSQL, Redis) cannot start;
+        /// also set by BACKLINGS_REQUIRE_SERVICES=1
+        #[arg(long)]
+        require_services: bool,
     },
     /// Turn an edited copy of a solution into a mutant in mutants/NAME.toml
     Mutant {

@@ -6,6 +6,7 @@ mod exec;
 mod fsutil;
 mod pack;
 mod progress;
+mod services;
 mod state;
 mod term;
 mod watch;

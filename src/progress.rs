@@ -131,6 +131,7 @@ impl<'a> Progress<'a> {
                 .iter()
                 .position(|e| !s.exercises.contains_key(&e.name))
         };
+        self.relocate();
         let mut state = self.load()?;
         if unseen(&state).is_some() {
             state = self
@@ -162,6 +163,38 @@ impl<'a> Progress<'a> {
         }
         self.ws.sync_manifest()?;
         Ok(state)
+    }
+
+    /// A newer curriculum may renumber a topic's folder (a track inserted before it). The
+    /// learner's file then sits under the old folder: move it to the new one, by its name,
+    /// which is unique in the pack. Never over an existing file; best effort, since a file
+    /// that stays behind shows up as missing and is still there to move by hand.
+    fn relocate(&self) {
+        let exercises = self.ws.path("exercises");
+        let mut folders = None;
+        for ex in &self.ws.pack.info.exercises {
+            let path = self.ws.path(&ex.path());
+            if path.exists() {
+                continue;
+            }
+            let folders = folders.get_or_insert_with(|| {
+                std::fs::read_dir(&exercises)
+                    .map(|d| d.flatten().map(|e| e.path()).collect::<Vec<_>>())
+                    .unwrap_or_default()
+            });
+            let file = format!("{}.rs", ex.name);
+            let Some(old) = folders.iter().map(|d| d.join(&file)).find(|f| f.is_file()) else {
+                continue;
+            };
+            if let Some(dir) = path.parent()
+                && std::fs::create_dir_all(dir).is_ok()
+                && std::fs::rename(&old, &path).is_ok()
+                && let Some(left) = old.parent()
+            {
+                // Only an emptied folder goes; anything else the learner keeps there stays.
+                let _ = std::fs::remove_dir(left);
+            }
+        }
     }
 
     /// Records a verdict of one exercise. On a pass of the current exercise, the next pending
@@ -208,11 +241,14 @@ impl<'a> Progress<'a> {
             locked: false,
             jobs,
         };
+        // The servers any of them needs, started once for all (or the reason they are not).
+        let services = crate::services::provide(exercises);
         let verdicts = exec::run_many(
             &self.ws.root,
             &self.ws.pack,
             exercises,
             opts,
+            &services,
             cancel,
             |_| bar.tick(),
             |i, _| {
@@ -370,6 +406,8 @@ mod tests {
             "b",
             &Verdict::NeedsService {
                 service: "redis".into(),
+                why: "not installed".into(),
+                instead: None,
             },
         );
         apply_verdict(&mut s, "c", &Verdict::Missing { path: "x".into() });

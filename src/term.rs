@@ -99,6 +99,13 @@ impl Term {
                 style("✓").green().bold(),
                 style(&ex.name).bold()
             )
+        } else if v.skipped() {
+            format!(
+                "{} {}: {} (optional)",
+                style("-").yellow().bold(),
+                style(&ex.name).bold(),
+                style(v.label()).yellow()
+            )
         } else {
             format!(
                 "{} {}: {}",

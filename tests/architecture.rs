@@ -56,4 +56,9 @@ fn the_top_level_modules_have_no_cycles() {
         "watch mode uses a command's code"
     );
     assert!(!uses("state", "workspace") && !uses("workspace", "state"));
+    // exec takes the servers as data: the services depend on exec's lifetime, never back.
+    for m in ["services", "commands", "watch", "progress"] {
+        assert!(!uses("exec", m), "exec uses {m}");
+    }
+    assert!(!uses("services", "commands") && !uses("services", "watch"));
 }

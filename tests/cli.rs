@@ -114,6 +114,7 @@ fn a_gigabyte_of_output_is_capped_and_the_runner_stays_small() {
     let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("backlings"))
         .args(["run", "floods"])
         .current_dir(&root)
+        .env_remove("CARGO_TARGET_DIR")
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
@@ -424,6 +425,46 @@ fn a_learner_who_finished_everything_moves_to_exercises_a_curriculum_update_adds
     assert_eq!(list["done"], 4, "progress is kept: {list}");
     let out = in_ws(&root).arg("hint").assert().success();
     assert!(text(&out.get_output().stdout).contains("appended"));
+}
+
+#[test]
+fn a_curriculum_update_that_renumbers_a_folder_moves_the_learners_file_along() {
+    let (_tmp, pack, root) = workspace_of_own_pack();
+    solve(&root, "01_more/loops_forever.rs");
+    let mine = std::fs::read_to_string(root.join("exercises/01_more/loops_forever.rs")).unwrap();
+    // The update: a track inserted before `01_more` renumbers it to `02_more`.
+    let info = std::fs::read_to_string(pack.join("info.toml")).unwrap();
+    std::fs::write(
+        pack.join("info.toml"),
+        info.replace("topic = \"01_more\"", "topic = \"02_more\""),
+    )
+    .unwrap();
+    for dir in ["exercises", "solutions"] {
+        std::fs::rename(
+            pack.join(dir).join("01_more"),
+            pack.join(dir).join("02_more"),
+        )
+        .unwrap();
+    }
+    let out = in_ws(&root)
+        .args(["run", "loops_forever"])
+        .assert()
+        .success();
+    assert!(
+        text(&out.get_output().stdout).contains("loops_forever"),
+        "{}",
+        text(&out.get_output().stdout)
+    );
+    assert_eq!(
+        std::fs::read_to_string(root.join("exercises/02_more/loops_forever.rs")).unwrap(),
+        mine,
+        "the learner's own file is moved to the renumbered folder, not replaced"
+    );
+    assert!(
+        root.join("exercises/02_more/floods.rs").is_file()
+            && !root.join("exercises/01_more").exists(),
+        "every file of the folder moves, and the emptied old folder goes"
+    );
 }
 
 /// Adds a failing exercise to the fixture pack in `pack`, before `before` or at the end, as a

@@ -13,6 +13,7 @@ fn spawn(dir: &Path, args: &[&str], mark: u32, path: Option<&Path>) -> Child {
     let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("backlings"));
     cmd.args(args)
         .current_dir(dir)
+        .env_remove("CARGO_TARGET_DIR")
         .env("HOSTILE_MARK", mark.to_string())
         .env("RUST_BACKTRACE", "0")
         .stdin(Stdio::null())

@@ -234,7 +234,7 @@ fn doctor_says_which_path_builds() {
     let out = in_ws(&root).arg("doctor").output().unwrap();
     let out = text(&out.stdout);
     assert!(out.contains("build path: direct rustc"), "{out}");
-    assert!(out.contains("1 exercises build directly"), "{out}");
+    assert!(out.contains("1 exercise builds directly"), "{out}");
     let out = in_ws(&root)
         .env("BACKLINGS_BUILD", "cargo")
         .arg("doctor")

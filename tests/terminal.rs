@@ -22,6 +22,15 @@ impl Tmux {
 
     /// Like `start`, with `env` (`NAME=value ...`) set for backlings.
     fn start_env(root: &Path, args: &str, env: &str) -> Tmux {
+        let t = Tmux::launch(root, args, env);
+        t.wait_for("the first verdict", |s| {
+            s.contains("Save the file to try again") || s.contains(" passed")
+        });
+        t
+    }
+
+    /// Starts backlings without waiting for anything.
+    fn launch(root: &Path, args: &str, env: &str) -> Tmux {
         static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let socket = format!(
             "backlings-test-{}-{}",
@@ -31,7 +40,7 @@ impl Tmux {
         let bin = assert_cmd::cargo::cargo_bin("backlings");
         // `exec` keeps backlings' pid in `pid`, so tests can signal it.
         let script = format!(
-            "trap true INT TERM; cd {root} && stty -g > .stty.before; sh -c 'echo $$ > .pid; exec env {env} {bin} {args}'; echo EXIT=$?; stty -g > .stty.after; sleep 600",
+            "trap true INT TERM; cd {root} && stty -g > .stty.before; sh -c 'echo $$ > .pid; exec env -u CARGO_TARGET_DIR {env} {bin} {args}'; echo EXIT=$?; stty -g > .stty.after; sleep 600",
             root = root.display(),
             bin = bin.display(),
         );
@@ -53,14 +62,10 @@ impl Tmux {
             .status()
             .expect("these tests need tmux: install it (e.g. `apt install tmux`)");
         assert!(ok.success(), "tmux failed to start");
-        let t = Tmux {
+        Tmux {
             socket,
             root: root.to_path_buf(),
-        };
-        t.wait_for("the first verdict", |s| {
-            s.contains("Save the file to try again") || s.contains(" passed")
-        });
-        t
+        }
     }
 
     fn screen(&self) -> String {
@@ -109,8 +114,9 @@ impl Tmux {
     /// left in the workspace.
     fn assert_clean_exit(&self, code: i32) {
         self.wait_for("backlings to exit", |s| s.contains("EXIT="));
+        // Not just created: the shell makes the file before stty writes into it.
         let s = self.wait_for("the shell to save stty", |_| {
-            self.root.join(".stty.after").is_file()
+            std::fs::metadata(self.root.join(".stty.after")).is_ok_and(|m| m.len() > 0)
         });
         assert!(
             s.contains(&format!("EXIT={code}")),
@@ -581,4 +587,96 @@ fn control_sequences_from_tests_cannot_wipe_the_screen() {
     );
     t.keys(&["q"]);
     t.assert_clean_exit(0);
+}
+
+/// A services workspace where `pg_ping` is current (the core exercise before it is done).
+fn on_pg_ping() -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let (tmp, root, servers) = services_workspace();
+    solve_services(&root, "00_core/plain.rs");
+    let out = services_bin()
+        .current_dir(&root)
+        .args(["run", "plain"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stdout));
+    (tmp, root, servers)
+}
+
+/// The postmasters running in `servers`, by pid.
+fn postmasters(servers: &Path) -> Vec<i32> {
+    let dir = servers.display().to_string();
+    process_table()
+        .into_iter()
+        .filter(|p| p.cmdline.contains("postgres -D") && p.cmdline.contains(&dir))
+        .map(|p| p.pid)
+        .collect()
+}
+
+#[test]
+fn watch_mode_reuses_one_cluster_across_runs_and_q_stops_it() {
+    if !have_server("postgres") {
+        return;
+    }
+    let (_tmp, root, servers) = on_pg_ping();
+    let t = Tmux::start_env(&root, "", &format!("TMPDIR={}", servers.display()));
+    t.wait_for("the shipped exercise to fail", |s| {
+        s.contains("pg_ping") && s.contains("expected the socket")
+    });
+    let first = postmasters(&servers);
+    assert_eq!(first.len(), 1, "one cluster: {first:?}");
+    solve_services(&root, "01_postgres/pg_ping.rs");
+    t.wait_for("the pass", |s| s.contains("pg_ping passed"));
+    assert_eq!(postmasters(&servers), first, "the same cluster, reused");
+    t.keys(&["q"]);
+    t.assert_clean_exit(0);
+    assert_servers_gone(&servers);
+}
+
+#[test]
+fn ctrl_c_while_a_postgres_exercise_runs_leaves_no_server_and_no_folder() {
+    if !have_server("postgres") {
+        return;
+    }
+    let (_tmp, root, servers) = on_pg_ping();
+    solve_services(&root, "01_postgres/pg_ping.rs");
+    // The fixture's test connects, then holds on until it is killed.
+    let t = Tmux::launch(
+        &root,
+        "",
+        &format!("TMPDIR={} BACKLINGS_FIXTURE_HOLD=1", servers.display()),
+    );
+    wait_until("the test to hold a connection", 60, || {
+        process_table().iter().any(|p| {
+            p.cmdline.starts_with("postgres: postgres postgres")
+                || (p.cmdline.contains("/deps/pg_ping-") && p.cmdline.ends_with("--color never"))
+        }) && !postmasters(&servers).is_empty()
+    });
+    t.keys(&["C-c"]);
+    t.assert_clean_exit(130);
+    assert_servers_gone(&servers);
+}
+
+#[test]
+fn without_servers_watch_mode_moves_past_the_tracks_to_the_final_message() {
+    let (_tmp, root, servers) = on_pg_ping();
+    let t = Tmux::launch(
+        &root,
+        "",
+        &format!("BACKLINGS_SERVICE_PATH= TMPDIR={}", servers.display()),
+    );
+    // pg_ping is skipped, then redis_ping; the core is done, so everything is checked and
+    // the skipped tracks do not count against the learner.
+    t.wait_for("the final message", |s| {
+        s.contains("Services fixture complete.")
+    });
+    t.keys(&["q"]);
+    t.assert_clean_exit(0);
+    let st = state(&root);
+    for name in ["pg_ping", "redis_ping"] {
+        assert_eq!(
+            st["exercises"][name]["status"].as_str(),
+            Some("pending"),
+            "{name} is skipped, not done"
+        );
+    }
 }

@@ -119,7 +119,7 @@ mod tests {
     async fn every_item_arrives_in_order() {
         for (n, capacity, pace) in CASES {
             let t0 = Instant::now();
-            let (mut rx, pulled, task) = start(n, capacity, 100_000);
+            let (mut rx, pulled, task) = start(n, capacity, 4 * n as usize + 100);
             let (got, _) = consume(&mut rx, &pulled, pace, usize::MAX).await;
             join(task).await;
             let total = Duration::from_millis(u64::from(n) * pace);
@@ -142,7 +142,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn the_producer_stays_at_most_capacity_plus_one_ahead_throughout() {
         for (n, capacity, pace) in CASES {
-            let (mut rx, pulled, task) = start(n, capacity, 100_000);
+            let (mut rx, pulled, task) = start(n, capacity, 4 * n as usize + 100);
             let (got, ahead) = consume(&mut rx, &pulled, pace, usize::MAX).await;
             join(task).await;
             assert_eq!(got.len(), n as usize, "expected all {n} items");
@@ -183,7 +183,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn the_producer_stops_when_the_consumer_goes_away() {
         for (take, capacity) in [(10, 4), (37, 8)] {
-            let (mut rx, pulled, task) = start(100_000, capacity, 1_000_000);
+            let (mut rx, pulled, task) = start(100_000, capacity, 10_000);
             let (got, _) = consume(&mut rx, &pulled, 5, take).await;
             drop(rx);
             join(task).await;

@@ -29,6 +29,8 @@ pub struct Options {
     pub only: Vec<String>,
     /// Also run cargo-mutants over every selected solution.
     pub generated: bool,
+    /// An exercise whose server cannot start is a problem, not a skip (CI).
+    pub require_services: bool,
 }
 
 /// What a variant of an exercise must do.
@@ -99,9 +101,51 @@ pub fn check(term: &Term, pack_dir: &Path, opts: Options) -> Result<i32> {
     let started = Instant::now();
     let pack = Pack::from_dir(pack_dir)?;
     let dir = pack.dir().expect("a pack from a folder").to_path_buf();
-    let selected = select(&pack, &opts.only)?;
+    let all_selected = select(&pack, &opts.only)?;
     let (work, target_dir) = work_dir(&dir, &opts.only);
-    let mut problems = static_checks(&pack, &dir, &selected);
+    let mut problems = static_checks(&pack, &dir, &all_selected);
+    // Exercises that need a server run against a throwaway one; without it they are skipped,
+    // unless servers are required (CI), where that is a problem.
+    let needing: Vec<&Exercise> = all_selected
+        .iter()
+        .copied()
+        .filter(|e| !e.requires.is_empty())
+        .collect();
+    let provided = crate::services::provide(&needing);
+    let mut selected = Vec::new();
+    let mut skipped = Vec::new();
+    for ex in &all_selected {
+        match ex.requires.iter().find_map(|s| provided.why_not(s)) {
+            None => selected.push(*ex),
+            Some(why) if opts.require_services => problems.push(Problem::new(
+                &ex.name,
+                "services",
+                format!("servers are required here, and this one is not available:\n{why}"),
+            )),
+            Some(_) => skipped.push(ex.name.as_str()),
+        }
+    }
+    if !skipped.is_empty() {
+        term.line(&format!(
+            "Skipped {} exercise(s) whose server is not available: {} (`backlings doctor` says why; \
+             --require-services or {}=1 makes this a failure)",
+            skipped.len(),
+            skipped.join(", "),
+            crate::services::REQUIRE_VAR
+        ));
+    }
+    let features: Vec<String> = {
+        let mut f: Vec<String> = selected.iter().flat_map(|e| e.requires.clone()).collect();
+        f.sort();
+        f.dedup();
+        f
+    };
+    let env_of = |ex: &Exercise| {
+        provided
+            .for_exercise(ex)
+            .map(|(env, _)| env)
+            .unwrap_or_default()
+    };
     let variants = variants(&dir, &work, &selected, &mut problems)?;
     let Some(lock) = pack.deps_lock() else {
         problems.push(Problem::new(
@@ -114,9 +158,15 @@ pub fn check(term: &Term, pack_dir: &Path, opts: Options) -> Result<i32> {
     let cancel = Cancel::default();
 
     // 1. Build every variant with one cargo invocation, against the shipped lock file.
-    let bins: Vec<(String, String)> = variants
+    let bins: Vec<manifest::Bin> = variants
         .iter()
-        .map(|v| (v.bin.clone(), v.file.to_string_lossy().into_owned()))
+        .map(|v| {
+            (
+                v.bin.clone(),
+                v.file.to_string_lossy().into_owned(),
+                v.ex.requires.clone(),
+            )
+        })
         .collect();
     let variants_pkg = write_package(&work.join("variants"), &pack, &bins, &lock)?;
     let bar = term.progress_bar(
@@ -135,6 +185,7 @@ pub fn check(term: &Term, pack_dir: &Path, opts: Options) -> Result<i32> {
         locked: true,
         target_dir: Some(&target_dir),
         capture: false,
+        features: &features,
     };
     let built = cargo::build(&req, &cancel, |_| bar.tick())?;
     if lock_out_of_date(&built.stderr) {
@@ -156,6 +207,7 @@ pub fn check(term: &Term, pack_dir: &Path, opts: Options) -> Result<i32> {
                 exe,
                 exec::Limits::of(v.ex),
                 &v.expected,
+                &env_of(v.ex),
                 &cancel,
             ),
             None => Ok(Verdict::BuildFailed {
@@ -177,49 +229,52 @@ pub fn check(term: &Term, pack_dir: &Path, opts: Options) -> Result<i32> {
     }
 
     // 3. Solutions are clippy-clean, as bins and in test cfg, and formatted.
-    let solutions: Vec<(String, String)> = variants
+    let solutions: Vec<manifest::Bin> = variants
         .iter()
         .filter(|v| v.expect == Expect::Solution)
-        .map(|v| (v.ex.name.clone(), v.file.to_string_lossy().into_owned()))
+        .map(|v| {
+            (
+                v.ex.name.clone(),
+                v.file.to_string_lossy().into_owned(),
+                v.ex.requires.clone(),
+            )
+        })
         .collect();
-    term.line(&format!("Linting {} solutions", solutions.len()));
-    let lint_pkg = write_package(&work.join("solutions"), &pack, &solutions, &lock)?;
-    let req = cargo::Request {
-        root: &lint_pkg,
-        bins: &[],
-        mode: cargo::Mode::Clippy,
-        color: false,
-        locked: true,
-        target_dir: Some(&target_dir),
-        capture: false,
-    };
-    let linted = cargo::build(&req, &cancel, |_| {})?;
-    for ex in &selected {
-        if let Some(d) = linted.diagnostics.get(&ex.name)
-            && !(d.errors.is_empty() && d.warnings.is_empty())
-        {
-            problems.push(Problem::new(
-                &ex.name,
-                "clippy",
-                first_lines(&d.render(), 12),
-            ));
-        }
-    }
-    if !linted.success && linted.diagnostics.is_empty() {
-        problems.push(Problem::new(
-            "-",
-            "clippy",
-            format!("clippy did not run:\n{}", first_lines(&linted.stderr, 12)),
+    // Every selected exercise may have been skipped (its server is missing): a package
+    // with no bins does not parse, so there is nothing to lint.
+    if !solutions.is_empty() {
+        term.line(&format!("Linting {} solutions", solutions.len()));
+        let lint_pkg = write_package(&work.join("solutions"), &pack, &solutions, &lock)?;
+        let req = cargo::Request {
+            root: &lint_pkg,
+            bins: &[],
+            mode: cargo::Mode::Clippy,
+            color: false,
+            locked: true,
+            target_dir: Some(&target_dir),
+            capture: false,
+            features: &features,
+        };
+        problems.extend(lint_problems(
+            &selected,
+            cargo::build(&req, &cancel, |_| {})?,
         ));
     }
-    problems.extend(rustfmt_check(&dir, &selected));
+    problems.extend(rustfmt_check(&dir, &all_selected));
 
-    // 4. Generated mutants: cargo-mutants over the learner's part of every solution.
+    // 4. Generated mutants: cargo-mutants over the learner's part of every solution. Those
+    // that need a server are left to their hand-written mutants: cargo-mutants' own cargo
+    // runs know nothing of the runner's servers.
     if opts.generated {
+        let plain: Vec<&Exercise> = selected
+            .iter()
+            .copied()
+            .filter(|e| e.requires.is_empty())
+            .collect();
         problems.extend(generated_mutants(
             term,
             &pack,
-            &selected,
+            &plain,
             &work,
             &target_dir,
             opts.jobs,
@@ -236,6 +291,7 @@ pub fn check(term: &Term, pack_dir: &Path, opts: Options) -> Result<i32> {
             &built,
             n,
             opts.jobs,
+            &env_of,
             &cancel,
         ));
     }
@@ -398,7 +454,10 @@ pub fn lock(term: &Term, pack_dir: &Path) -> Result<i32> {
         .context(|| format!("cannot create {}", pkg.display()))?;
     write_atomic(&pkg.join("src/main.rs"), b"fn main() {}\n")
         .context(|| format!("cannot write {}", pkg.join("src/main.rs").display()))?;
-    let manifest = manifest::with_bins(&pack.deps_toml(), &[("lock".into(), "src/main.rs".into())]);
+    let manifest = manifest::with_bins(
+        &pack.deps_toml(),
+        &[("lock".into(), "src/main.rs".into(), Vec::new())],
+    );
     write_atomic(&pkg.join("Cargo.toml"), manifest.as_bytes())
         .context(|| format!("cannot write {}", pkg.join("Cargo.toml").display()))?;
     let _ = std::fs::remove_file(pkg.join("Cargo.lock"));
@@ -421,6 +480,27 @@ pub fn lock(term: &Term, pack_dir: &Path) -> Result<i32> {
 fn static_checks(pack: &Pack, dir: &Path, selected: &[&Exercise]) -> Vec<Problem> {
     let mut problems = Vec::new();
     let mut add = |ex: &str, check: &str, why: String| problems.push(Problem::new(ex, check, why));
+    // A service an exercise requires is a cargo feature of the workspace (its bin's
+    // `required-features`), which deps.toml must declare.
+    let features: Vec<String> = toml::from_str::<toml::Table>(&pack.deps_toml())
+        .ok()
+        .and_then(|t| t.get("features")?.as_table().cloned())
+        .map(|f| f.keys().cloned().collect())
+        .unwrap_or_default();
+    for ex in selected {
+        for service in &ex.requires {
+            if !features.contains(service) {
+                add(
+                    &ex.name,
+                    "services",
+                    format!(
+                        "requires {service:?}, but deps.toml declares no feature {service:?}: add \
+                         `[features] {service} = [\"dep:<its client crate>\"]` (or `[]`)"
+                    ),
+                );
+            }
+        }
+    }
     for ex in selected {
         let exercise = std::fs::read_to_string(dir.join(ex.path()));
         match &exercise {
@@ -777,6 +857,7 @@ fn rustfmt_check(dir: &Path, selected: &[&Exercise]) -> Vec<Problem> {
 
 /// Runs every solution's tests `n` times while busy threads keep the other cores loaded, and
 /// reports every exercise whose tests ever failed.
+#[allow(clippy::too_many_arguments)]
 fn repeat_solutions(
     term: &Term,
     root: &Path,
@@ -784,6 +865,7 @@ fn repeat_solutions(
     built: &cargo::Built,
     n: u32,
     jobs: usize,
+    env_of: &(dyn Fn(&Exercise) -> Vec<(String, String)> + Sync),
     cancel: &Cancel,
 ) -> Vec<Problem> {
     let solutions: Vec<&Variant> = variants
@@ -811,8 +893,10 @@ fn repeat_solutions(
         let results = exec::parallel(jobs, &solutions, |_, v| {
             let exe = &built.executables[&v.bin];
             let mut failed = Vec::new();
+            let env = env_of(v.ex);
             for round in 1..=n {
-                match exec::run_tests(root, exe, exec::Limits::of(v.ex), &v.expected, cancel) {
+                match exec::run_tests(root, exe, exec::Limits::of(v.ex), &v.expected, &env, cancel)
+                {
                     Ok(Verdict::Pass { .. }) => {}
                     Ok(other) => failed.push((round, other)),
                     Err(e) => failed.push((
@@ -897,12 +981,7 @@ fn report(term: &Term, problems: &[Problem], started: Instant, variants: usize) 
     1
 }
 
-fn write_package(
-    pkg: &Path,
-    pack: &Pack,
-    bins: &[(String, String)],
-    lock: &[u8],
-) -> Result<PathBuf> {
+fn write_package(pkg: &Path, pack: &Pack, bins: &[manifest::Bin], lock: &[u8]) -> Result<PathBuf> {
     std::fs::create_dir_all(pkg).context(|| format!("cannot create {}", pkg.display()))?;
     let manifest = manifest::with_bins(&pack.deps_toml(), bins);
     let write = |name: &str, bytes: &[u8]| {
@@ -945,4 +1024,28 @@ fn first_lines(text: &str, n: usize) -> String {
         s.push_str(&format!("\n… ({} more lines)", lines.len() - n));
     }
     console::strip_ansi_codes(&s).into_owned()
+}
+
+/// What clippy found in the solutions, per exercise, or that it did not run at all.
+fn lint_problems(selected: &[&Exercise], linted: cargo::Built) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    for ex in selected {
+        if let Some(d) = linted.diagnostics.get(&ex.name)
+            && !(d.errors.is_empty() && d.warnings.is_empty())
+        {
+            problems.push(Problem::new(
+                &ex.name,
+                "clippy",
+                first_lines(&d.render(), 12),
+            ));
+        }
+    }
+    if !linted.success && linted.diagnostics.is_empty() {
+        problems.push(Problem::new(
+            "-",
+            "clippy",
+            format!("clippy did not run:\n{}", first_lines(&linted.stderr, 12)),
+        ));
+    }
+    problems
 }

@@ -1,4 +1,5 @@
 use crate::error::Result;
+use crate::services::{self, Service};
 use crate::term::Term;
 use console::style;
 use std::path::Path;
@@ -86,26 +87,48 @@ pub fn doctor(term: &Term) -> Result<i32> {
     for (level, line) in build_path() {
         say(level, line, None);
     }
-    for (service, bins) in [
-        ("PostgreSQL", ["initdb", "pg_ctl"]),
-        ("Redis", ["redis-server", "redis-server"]),
-    ] {
-        if bins.iter().all(|b| which::which(b).is_ok()) {
-            say(
-                Level::Ok,
-                format!("{service} found (optional tracks)"),
-                None,
-            );
-        } else {
-            say(
+    // The optional tracks: what was found, its version, and whether a throwaway server
+    // really starts here (it is stopped, and its folder removed, when doctor exits).
+    for service in Service::ALL {
+        let probe = services::probe(service);
+        let title = service.title();
+        match (&probe.found, &probe.start) {
+            (Err(why), _) => say(
                 Level::Warn,
-                format!("{service} not found: its optional track is skipped"),
-                Some(if service == "Redis" {
-                    "install it with your package manager, e.g. `apt install redis-server`"
-                } else {
-                    "install it with your package manager, e.g. `apt install postgresql`"
-                }),
-            );
+                format!("{title} not found ({why}): its optional track is skipped"),
+                Some(&format!(
+                    "to take it, install it:\n      {}",
+                    service.install().replace("\n  ", "\n      ")
+                )),
+            ),
+            (Ok(bins), start) => {
+                let where_ = bins
+                    .first()
+                    .and_then(|b| b.parent())
+                    .map_or(String::new(), |d| d.display().to_string());
+                let version = probe.version.as_deref().unwrap_or("version unknown");
+                say(
+                    Level::Ok,
+                    format!("{title} found in {where_}: {version}"),
+                    None,
+                );
+                match start {
+                    Some(Ok(took)) => say(
+                        Level::Ok,
+                        format!(
+                            "a throwaway {title} server starts (Unix socket only) in {:.2} s",
+                            took.as_secs_f64()
+                        ),
+                        None,
+                    ),
+                    Some(Err(why)) => say(
+                        Level::Problem,
+                        format!("a throwaway {title} server does not start: {why}"),
+                        Some("its optional track is skipped until this is fixed"),
+                    ),
+                    None => {}
+                }
+            }
         }
     }
     Ok(if problems == 0 { 0 } else { 1 })
@@ -142,7 +165,10 @@ fn build_path() -> Vec<(Level, String)> {
         .unwrap_or_default();
     lines.push((
         Level::Ok,
-        format!("    {} exercises build directly{release}", current.len()),
+        match current.len() {
+            1 => format!("    1 exercise builds directly{release}"),
+            n => format!("    {n} exercises build directly{release}"),
+        },
     ));
     if let Some((name, why)) = stale.first() {
         lines.push((

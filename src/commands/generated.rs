@@ -75,7 +75,7 @@ pub fn run(
         // A fresh copy each time: an interrupted run may have left a mutation in place.
         let text = std::fs::read(&from).context(|| format!("cannot read {}", from.display()))?;
         write_atomic(&to, &text).context(|| format!("cannot write {}", to.display()))?;
-        bins.push((ex.name.clone(), format!("src/{}.rs", ex.name)));
+        bins.push((ex.name.clone(), format!("src/{}.rs", ex.name), Vec::new()));
     }
     let lock = pack.deps_lock().unwrap_or_default();
     let manifest = manifest::with_bins(&pack.deps_toml(), &bins);

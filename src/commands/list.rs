@@ -38,6 +38,9 @@ struct JsonExercise<'a> {
     path: String,
     status: &'static str,
     current: bool,
+    /// An optional track: it needs these servers.
+    optional: bool,
+    requires: &'a [String],
 }
 
 pub fn list(term: &Term, filter: Filter, json: bool) -> Result<i32> {
@@ -76,6 +79,8 @@ pub fn list(term: &Term, filter: Filter, json: bool) -> Result<i32> {
                     "pending"
                 },
                 current: e.name == current,
+                optional: !e.requires.is_empty(),
+                requires: &e.requires,
             })
             .collect();
         let out = JsonList {
@@ -116,7 +121,12 @@ pub fn list(term: &Term, filter: Filter, json: bool) -> Result<i32> {
                 topic = &ex.topic;
                 let t_all: Vec<_> = in_phase.iter().filter(|e| e.topic == topic).collect();
                 let t_done = t_all.iter().filter(|e| state.is_done(&e.name)).count();
-                term.line(&format!("  {topic} {t_done}/{}", t_all.len()));
+                let optional = if t_all.iter().any(|e| !e.requires.is_empty()) {
+                    style(" (optional)").dim().to_string()
+                } else {
+                    String::new()
+                };
+                term.line(&format!("  {topic} {t_done}/{}{optional}", t_all.len()));
             }
             let (mark, status) = if state.is_done(&ex.name) {
                 (style("✓").green(), style("done").green())
@@ -128,7 +138,14 @@ pub fn list(term: &Term, filter: Filter, json: bool) -> Result<i32> {
             } else {
                 String::new()
             };
-            term.line(&format!("    {mark} {:<36} {status}{here}", ex.name));
+            let needs = if ex.requires.is_empty() {
+                String::new()
+            } else {
+                style(format!(" (optional: needs {})", ex.requires.join(", ")))
+                    .dim()
+                    .to_string()
+            };
+            term.line(&format!("    {mark} {:<36} {status}{needs}{here}", ex.name));
         }
     }
     let done = state.done_count(info);

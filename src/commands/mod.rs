@@ -99,6 +99,7 @@ pub fn dispatch(cli: Cli, term: &Term) -> Result<i32> {
             jobs,
             only,
             generated,
+            require_services,
         }) => dev_check::check(
             term,
             &pack_dir,
@@ -107,6 +108,7 @@ pub fn dispatch(cli: Cli, term: &Term) -> Result<i32> {
                 jobs: crate::cli::jobs(jobs, usize::MAX),
                 only,
                 generated,
+                require_services: require_services || crate::services::required_by_env(),
             },
         ),
         Command::Dev(DevCommand::Lock { pack_dir }) => dev_check::lock(term, &pack_dir),

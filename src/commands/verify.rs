@@ -34,7 +34,7 @@ pub fn verify(term: &Term, jobs: Option<usize>, names: &[String]) -> Result<i32>
     let failing: Vec<(&&Exercise, &Verdict)> = exercises
         .iter()
         .zip(&verdicts)
-        .filter(|(_, v)| !v.passed())
+        .filter(|(_, v)| !v.passed() && !v.skipped())
         .collect();
     for (ex, v) in &failing {
         term.line(&format!(
@@ -44,8 +44,30 @@ pub fn verify(term: &Term, jobs: Option<usize>, names: &[String]) -> Result<i32>
             v.label()
         ));
     }
-    let passed = exercises.len() - failing.len();
-    term.line(&format!("{passed}/{} exercises pass.", exercises.len()));
+    // Optional tracks whose server is missing do not count against the learner.
+    let skipped: Vec<(&&Exercise, &Verdict)> = exercises
+        .iter()
+        .zip(&verdicts)
+        .filter(|(_, v)| v.skipped())
+        .collect();
+    for (ex, v) in &skipped {
+        term.line(&format!(
+            "  {} {:<36} {} (optional)",
+            style("-").yellow(),
+            ex.name,
+            v.label()
+        ));
+    }
+    let counted = exercises.len() - skipped.len();
+    let passed = counted - failing.len();
+    term.line(&format!("{passed}/{counted} exercises pass."));
+    if let Some((_, Verdict::NeedsService { why, .. })) = skipped.first() {
+        term.line(&format!(
+            "{} optional exercise(s) skipped: no server for them here. {}",
+            skipped.len(),
+            why.lines().next().unwrap_or_default()
+        ));
+    }
     if let Err(e) = saved {
         term.warn(&format!(
             "progress could not be saved, so these verdicts are not recorded: {}",

@@ -29,6 +29,8 @@ pub struct Request<'a> {
     pub target_dir: Option<&'a Path>,
     /// Record each bin's rustc command for the hot path (`capture`); test mode only.
     pub capture: bool,
+    /// The package's cargo features to enable (the servers' client crates).
+    pub features: &'a [String],
 }
 
 #[derive(Default)]
@@ -113,6 +115,9 @@ pub fn build(
     }
     if let Some(dir) = req.target_dir {
         cmd.arg("--target-dir").arg(dir);
+    }
+    if !req.features.is_empty() {
+        cmd.arg("--features").arg(req.features.join(","));
     }
     if req.mode == Mode::Clippy {
         // Last: everything after `--` goes to clippy, not cargo.

@@ -30,6 +30,10 @@ struct Registry {
     listener: Option<Box<dyn Fn(i32) + Send>>,
     /// Run before a forced exit (watch mode restores the terminal).
     at_exit: Vec<fn()>,
+    /// Run on every way out, before everything is killed (stop servers gracefully) and after
+    /// (remove what they leave on disk).
+    before_kill: Vec<fn()>,
+    after_kill: Vec<fn()>,
 }
 
 static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
@@ -38,6 +42,8 @@ static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
     exiting: false,
     listener: None,
     at_exit: Vec::new(),
+    before_kill: Vec::new(),
+    after_kill: Vec::new(),
 });
 static NEXT_RUN: AtomicU64 = AtomicU64::new(1);
 
@@ -100,6 +106,15 @@ pub fn at_exit(f: fn()) {
     registry().at_exit.push(f);
 }
 
+/// Runs `stop` on every way out of the runner (the end of `main`, a signal, a panic) before
+/// its processes are killed, and `clean` after they are dead: for the services, which stop
+/// their servers gracefully first and remove their folders last.
+pub fn on_shutdown(stop: fn(), clean: fn()) {
+    let mut reg = registry();
+    reg.before_kill.push(stop);
+    reg.after_kill.push(clean);
+}
+
 /// Kills every process the runner started and waits for them, on the way out of `main`. If a
 /// signal is already taking the runner down, waits for that path to exit instead, so that its
 /// exit code wins.
@@ -109,7 +124,7 @@ pub fn finish() {
             std::thread::park();
         }
     }
-    kill_everything();
+    shut_down();
 }
 
 fn exit_now(code: i32) -> ! {
@@ -120,11 +135,26 @@ fn exit_now(code: i32) -> ! {
         }
         None => Vec::new(),
     };
-    kill_everything();
+    shut_down();
     for f in hooks {
         f();
     }
     std::process::exit(code);
+}
+
+/// The shutdown hooks around killing everything.
+fn shut_down() {
+    let (before, after) = match registry_on_exit() {
+        Some(reg) => (reg.before_kill.clone(), reg.after_kill.clone()),
+        None => (Vec::new(), Vec::new()),
+    };
+    for f in before {
+        f();
+    }
+    kill_everything();
+    for f in after {
+        f();
+    }
 }
 
 /// Closes the registry to new processes, kills every group and every descendant, and waits

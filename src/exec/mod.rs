@@ -45,8 +45,13 @@ pub enum Verdict {
     Missing {
         path: String,
     },
+    /// A server the exercise needs is not there: an optional track, skipped.
     NeedsService {
         service: String,
+        /// What is missing and how to install it.
+        why: String,
+        /// The exercise that teaches the same idea without a server.
+        instead: Option<String>,
     },
     /// The protected tests were changed, or did not all run: never a pass.
     TestsEdited {
@@ -59,6 +64,11 @@ impl Verdict {
         matches!(self, Verdict::Pass { .. })
     }
 
+    /// An optional exercise that could not run here: it does not count against the learner.
+    pub fn skipped(&self) -> bool {
+        matches!(self, Verdict::NeedsService { .. })
+    }
+
     /// A few words for tables and lists.
     pub fn label(&self) -> String {
         match self {
@@ -69,7 +79,7 @@ impl Verdict {
             Verdict::TimedOut { secs, .. } => format!("timed out after {secs} s"),
             Verdict::OutOfMemory { mib, .. } => format!("used more than {mib} MiB of memory"),
             Verdict::Missing { .. } => "file missing".into(),
-            Verdict::NeedsService { service } => format!("needs {service}"),
+            Verdict::NeedsService { service, .. } => format!("skipped: needs {service}"),
         }
     }
 
@@ -88,9 +98,21 @@ impl Verdict {
             Verdict::Missing { path } => {
                 format!("{path} is missing. Restore the shipped version with `backlings reset`.\n")
             }
-            Verdict::NeedsService { service } => format!(
-                "This exercise needs a {service} server, which backlings cannot start here yet. Run `backlings doctor`; it is skipped for now.\n"
-            ),
+            Verdict::NeedsService {
+                service,
+                why,
+                instead,
+            } => {
+                let mut text = format!(
+                    "This optional exercise needs a {service} server, so it is skipped.\n{why}\n"
+                );
+                if let Some(other) = instead {
+                    text.push_str(&format!(
+                        "Without a server, `{other}` teaches the same idea: `backlings run {other}`.\n"
+                    ));
+                }
+                text
+            }
         }
     }
 }
@@ -150,6 +172,60 @@ impl From<ExecError> for crate::error::Error {
     }
 }
 
+/// The servers exercises may use (see `services`): per service name, the environment its
+/// tests get, or why it is not there (shown to the learner as it is).
+#[derive(Debug, Clone, Default)]
+pub struct Provided {
+    services: Vec<(String, Result<Env, String>)>,
+}
+
+/// Environment variables for a test process: `(name, value)`.
+pub type Env = Vec<(String, String)>;
+
+impl Provided {
+    pub fn add(&mut self, service: &str, env: Result<Env, String>) {
+        self.services.retain(|(s, _)| s != service);
+        self.services.push((service.to_string(), env));
+    }
+
+    pub fn has(&self, service: &str) -> bool {
+        self.services.iter().any(|(s, _)| s == service)
+    }
+
+    /// Why `service` is not there, if it is not.
+    pub fn why_not(&self, service: &str) -> Option<String> {
+        match self.services.iter().find(|(s, _)| s == service) {
+            Some((_, Ok(_))) => None,
+            Some((_, Err(why))) => Some(why.clone()),
+            None => Some("No server was started for it.".into()),
+        }
+    }
+
+    /// The environment and cargo features for `ex`, or the verdict that skips it.
+    pub fn for_exercise(&self, ex: &Exercise) -> Result<(Env, Vec<String>), Verdict> {
+        let mut env = Vec::new();
+        for service in &ex.requires {
+            let found = self.services.iter().find(|(s, _)| s == service);
+            match found.map(|(_, r)| r) {
+                Some(Ok(e)) => env.extend(e.iter().cloned()),
+                Some(Err(why)) => return Err(needs(ex, service, why.clone())),
+                None => {
+                    return Err(needs(ex, service, "No server was started for it.".into()));
+                }
+            }
+        }
+        Ok((env, ex.requires.clone()))
+    }
+}
+
+fn needs(ex: &Exercise, service: &str, why: String) -> Verdict {
+    Verdict::NeedsService {
+        service: service.to_string(),
+        why,
+        instead: ex.instead.clone(),
+    }
+}
+
 /// What one test run may use.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -175,16 +251,28 @@ pub struct Options {
     pub jobs: usize,
 }
 
-/// Builds and tests one exercise in the Cargo package at `root`.
+/// What is known before building, for an exercise that can run.
+struct Prepared {
+    /// The shipped tests, which must all run and pass.
+    expected: Vec<String>,
+    /// The servers' environment for its tests.
+    env: Vec<(String, String)>,
+    /// The workspace's cargo features its bin requires (one per service).
+    features: Vec<String>,
+}
+
+/// Builds and tests one exercise in the Cargo package at `root`, with the servers in
+/// `services` (see `services::provide`).
 pub fn run_exercise(
     root: &Path,
     pack: &Pack,
     ex: &Exercise,
     opts: Options,
+    services: &Provided,
     cancel: &Cancel,
 ) -> Result<Verdict, ExecError> {
-    let expected = match precheck(root, pack, ex) {
-        Ok(expected) => expected,
+    let prepared = match precheck(root, pack, ex, services) {
+        Ok(p) => p,
         Err(v) => return Ok(v),
     };
     // Pack checks (`locked`) build exactly as cargo does; learners take the hot path, unless
@@ -193,7 +281,14 @@ pub fn run_exercise(
     if hot && let Ok(captured) = capture::current(root, &ex.name) {
         match direct::build(root, &captured, opts.color, cancel)? {
             direct::Direct::Built(exe) => {
-                return run_tests(root, &exe, Limits::of(ex), &expected, cancel);
+                return run_tests(
+                    root,
+                    &exe,
+                    Limits::of(ex),
+                    &prepared.expected,
+                    &prepared.env,
+                    cancel,
+                );
             }
             direct::Direct::Failed(d) => {
                 return Ok(Verdict::BuildFailed {
@@ -215,6 +310,7 @@ pub fn run_exercise(
         locked: opts.locked,
         target_dir: None,
         capture: hot,
+        features: &prepared.features,
     };
     let started = std::time::SystemTime::now();
     let built = cargo::build(&req, cancel, |_| {})?;
@@ -222,42 +318,55 @@ pub fn run_exercise(
         capture::commit(root, &bins, &built.executables, started);
     }
     match built.executables.get(&ex.name) {
-        Some(exe) => run_tests(root, exe, Limits::of(ex), &expected, cancel),
+        Some(exe) => run_tests(
+            root,
+            exe,
+            Limits::of(ex),
+            &prepared.expected,
+            &prepared.env,
+            cancel,
+        ),
         None => Ok(build_failure(&built, &ex.name)),
     }
 }
 
 /// Builds many exercises with one cargo invocation (cargo runs rustc in parallel), then runs
-/// their tests on `jobs` threads. `on_done` sees each verdict as it lands.
+/// their tests on `jobs` threads. `on_done` sees each verdict as it lands. Exercises that use a
+/// server are built one by one with their features, so that the others' artifacts stay the
+/// ones a learner's single runs use.
+#[allow(clippy::too_many_arguments)]
 pub fn run_many(
     root: &Path,
     pack: &Pack,
     exercises: &[&Exercise],
     opts: Options,
+    services: &Provided,
     cancel: &Cancel,
-    on_built: impl FnMut(&str),
+    mut on_built: impl FnMut(&str),
     on_done: impl Fn(usize, &Verdict) + Sync,
 ) -> Result<Vec<Verdict>, ExecError> {
-    let mut expected = Vec::with_capacity(exercises.len());
+    let mut prepared = Vec::with_capacity(exercises.len());
     let mut verdicts: Vec<Option<Verdict>> = Vec::with_capacity(exercises.len());
     for ex in exercises {
-        let (names, verdict) = match precheck(root, pack, ex) {
-            Ok(names) => (names, None),
-            Err(v) => (Vec::new(), Some(v)),
+        let (p, verdict) = match precheck(root, pack, ex, services) {
+            Ok(p) => (Some(p), None),
+            Err(v) => (None, Some(v)),
         };
-        expected.push(names);
+        prepared.push(p);
         verdicts.push(verdict);
     }
-    let bins: Vec<String> = exercises
+    let plain: Vec<String> = exercises
         .iter()
-        .zip(&verdicts)
-        .filter(|(_, v)| v.is_none())
+        .zip(&prepared)
+        .filter(|(_, p)| p.as_ref().is_some_and(|p| p.features.is_empty()))
         .map(|(ex, _)| ex.name.clone())
         .collect();
-    let built = if bins.is_empty() {
+    // Learners' builds record each bin's rustc command for the hot path (see run_exercise).
+    let hot = !opts.locked && capture::enabled().is_ok();
+    let mut built = if plain.is_empty() {
         cargo::Built::default()
     } else {
-        let one = if bins.len() == 1 { &bins[..] } else { &[] };
+        let one = if plain.len() == 1 { &plain[..] } else { &[] };
         let req = cargo::Request {
             root,
             bins: one,
@@ -265,18 +374,47 @@ pub fn run_many(
             color: opts.color,
             locked: opts.locked,
             target_dir: None,
-            capture: !opts.locked,
+            capture: hot,
+            features: &[],
         };
         let started = std::time::SystemTime::now();
-        let built = cargo::build(&req, cancel, on_built)?;
-        if !opts.locked && capture::enabled().is_ok() {
-            capture::commit(root, &bins, &built.executables, started);
+        let built = cargo::build(&req, cancel, &mut on_built)?;
+        if hot {
+            capture::commit(root, &plain, &built.executables, started);
         }
         built
     };
+    let mut own_builds = std::collections::HashMap::new();
+    for (ex, p) in exercises.iter().zip(&prepared) {
+        let Some(p) = p.as_ref().filter(|p| !p.features.is_empty()) else {
+            continue;
+        };
+        let bins = [ex.name.clone()];
+        let req = cargo::Request {
+            root,
+            bins: &bins,
+            mode: cargo::Mode::Test,
+            color: opts.color,
+            locked: opts.locked,
+            target_dir: None,
+            capture: hot,
+            features: &p.features,
+        };
+        let started = std::time::SystemTime::now();
+        let one = cargo::build(&req, cancel, &mut on_built)?;
+        if hot {
+            capture::commit(root, &bins, &one.executables, started);
+        }
+        if let Some(exe) = one.executables.get(&ex.name) {
+            built.executables.insert(ex.name.clone(), exe.clone());
+        } else {
+            own_builds.insert(ex.name.clone(), one);
+        }
+    }
     for (i, v) in verdicts.iter_mut().enumerate() {
-        if v.is_none() && !built.executables.contains_key(&exercises[i].name) {
-            *v = Some(build_failure(&built, &exercises[i].name));
+        let name = &exercises[i].name;
+        if v.is_none() && !built.executables.contains_key(name) {
+            *v = Some(build_failure(own_builds.get(name).unwrap_or(&built), name));
         }
         if let Some(v) = v {
             on_done(i, v);
@@ -291,7 +429,8 @@ pub fn run_many(
         }
         let ex = exercises[i];
         let exe = &built.executables[&ex.name];
-        let v = run_tests(root, exe, Limits::of(ex), &expected[i], cancel)?;
+        let p = prepared[i].as_ref().expect("prepared when not decided");
+        let v = run_tests(root, exe, Limits::of(ex), &p.expected, &p.env, cancel)?;
         on_done(i, &v);
         Ok(v)
     });
@@ -305,16 +444,24 @@ pub fn run_many(
 }
 
 /// What is known before building: a missing file, a missing service, or shipped tests that
-/// were changed. Otherwise the names of the shipped tests, which must all run and pass.
-fn precheck(root: &Path, pack: &Pack, ex: &Exercise) -> Result<Vec<String>, Verdict> {
+/// were changed. Otherwise the names of the shipped tests, which must all run and pass, and
+/// what the servers give the tests.
+fn precheck(
+    root: &Path,
+    pack: &Pack,
+    ex: &Exercise,
+    services: &Provided,
+) -> Result<Prepared, Verdict> {
     let Ok(mine) = std::fs::read(root.join(ex.path())) else {
         return Err(Verdict::Missing { path: ex.path() });
     };
-    if let Some(s) = ex.requires.first() {
-        return Err(Verdict::NeedsService { service: s.clone() });
-    }
+    let (env, features) = services.for_exercise(ex)?;
     let Some(pristine) = pack.file(&ex.path()) else {
-        return Ok(Vec::new());
+        return Ok(Prepared {
+            expected: Vec::new(),
+            env,
+            features,
+        });
     };
     let pristine = String::from_utf8_lossy(&pristine);
     if let Err(t) = protected::check(&pristine, &String::from_utf8_lossy(&mine)) {
@@ -326,9 +473,13 @@ fn precheck(root: &Path, pack: &Pack, ex: &Exercise) -> Result<Vec<String>, Verd
             ),
         });
     }
-    Ok(protected::split(&pristine)
-        .map(|(_, region)| protected::test_names(region))
-        .unwrap_or_default())
+    Ok(Prepared {
+        expected: protected::split(&pristine)
+            .map(|(_, region)| protected::test_names(region))
+            .unwrap_or_default(),
+        env,
+        features,
+    })
 }
 
 fn build_failure(built: &cargo::Built, name: &str) -> Verdict {
@@ -347,19 +498,21 @@ fn build_failure(built: &cargo::Built, name: &str) -> Verdict {
 
 /// Runs a test binary directly: no cargo in the loop, our own time limit, memory limit and
 /// output cap. `expected` names the shipped tests: a run that passes without running each of
-/// them (a crate-level `cfg` that drops them, say) is not a pass.
+/// them (a crate-level `cfg` that drops them, say) is not a pass. `env` is the servers'.
 pub fn run_tests(
     root: &Path,
     exe: &Path,
     limits: Limits,
     expected: &[String],
+    env: &[(String, String)],
     cancel: &Cancel,
 ) -> Result<Verdict, ExecError> {
     let mut cmd = Command::new(exe);
     cmd.args(["--color", "never"])
         .current_dir(root)
         .env("BACKLINGS", "1")
-        .env("RUST_BACKTRACE", "0");
+        .env("RUST_BACKTRACE", "0")
+        .envs(env.iter().map(|(k, v)| (k, v)));
     process::limit_memory(&mut cmd, limits.memory_mib);
     let out = process::run_capped(cmd, Duration::from_secs(limits.timeout_secs), cancel)
         .map_err(|e| ExecError::io(format!("cannot run {}", exe.display()), e))?;

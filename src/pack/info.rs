@@ -44,6 +44,8 @@ struct RawExercise {
     memory_mib: Option<Spanned<u64>>,
     #[serde(default)]
     requires: Vec<Spanned<String>>,
+    /// For an exercise that needs a server: the one that teaches the same idea without it.
+    instead: Option<Spanned<String>>,
     /// The shipped exercise is expected to fail by hitting its time limit.
     #[serde(default)]
     shipped_times_out: bool,
@@ -64,6 +66,8 @@ pub struct Exercise {
     pub timeout_secs: u64,
     pub memory_mib: u64,
     pub requires: Vec<String>,
+    /// The exercise to learn the same idea from when the servers are missing.
+    pub instead: Option<String>,
     pub shipped_times_out: bool,
 }
 
@@ -200,6 +204,7 @@ impl Info {
         let mut names = HashSet::new();
         let mut last_topic = 0;
         let mut exercises = Vec::new();
+        let mut insteads = Vec::new();
         for e in raw.exercises {
             let name = e.name.get_ref();
             if !is_valid_name(name) {
@@ -270,6 +275,9 @@ impl Info {
                 }
                 requires.push(r.into_inner());
             }
+            if let Some(i) = &e.instead {
+                insteads.push(i.clone());
+            }
             exercises.push(Exercise {
                 name: e.name.into_inner(),
                 topic: e.topic.into_inner(),
@@ -278,8 +286,29 @@ impl Info {
                 timeout_secs,
                 memory_mib,
                 requires,
+                instead: e.instead.map(Spanned::into_inner),
                 shipped_times_out: e.shipped_times_out,
             });
+        }
+        for i in insteads {
+            match exercises.iter().find(|e| &e.name == i.get_ref()) {
+                None => {
+                    return Err(loc.err(
+                        i.span(),
+                        format!("instead = {:?} names no exercise of this pack", i.get_ref()),
+                    ));
+                }
+                Some(e) if !e.requires.is_empty() => {
+                    return Err(loc.err(
+                        i.span(),
+                        format!(
+                            "instead = {:?} needs a server itself: name an exercise that runs without one",
+                            i.get_ref()
+                        ),
+                    ));
+                }
+                Some(_) => {}
+            }
         }
         if exercises.is_empty() {
             return Err(loc.err(0..0, "the pack lists no [[exercises]]"));
@@ -410,6 +439,23 @@ mod tests {
                 .message
                 .contains("mysql")
         );
+        let err =
+            parse(&(ex("a", "00_x") + "requires = [\"redis\"]\ninstead = \"nope\"\n")).unwrap_err();
+        assert!(err.message.contains("names no exercise"), "{err}");
+        assert_eq!(err.line, 13, "{err}");
+        let info = parse(
+            &(ex("b", "00_x") + &ex("a", "00_x") + "requires = [\"redis\"]\ninstead = \"b\"\n"),
+        )
+        .unwrap();
+        assert_eq!(info.exercises[1].instead.as_deref(), Some("b"));
+        let err = parse(
+            &(ex("b", "00_x")
+                + "requires = [\"postgres\"]\n"
+                + &ex("a", "00_x")
+                + "requires = [\"redis\"]\ninstead = \"b\"\n"),
+        )
+        .unwrap_err();
+        assert!(err.message.contains("needs a server itself"), "{err}");
         let err =
             parse("[[exercises]]\nname = \"a\"\ntopic = \"00_x\"\nphase = \"nope\"\n").unwrap_err();
         assert!(err.message.contains("nope"), "{err}");

@@ -230,7 +230,16 @@ impl App<'_> {
         };
         let job_cancel = cancel.clone();
         std::thread::spawn(move || {
-            let outcome = Outcome::Run(exec::run_exercise(&root, &pack, &ex, opts, &job_cancel));
+            // Started on the first run that needs it, then reused by every later run.
+            let services = crate::services::provide(&[&ex]);
+            let outcome = Outcome::Run(exec::run_exercise(
+                &root,
+                &pack,
+                &ex,
+                opts,
+                &services,
+                &job_cancel,
+            ));
             let _ = tx.send(Event::Done {
                 generation,
                 outcome,
@@ -295,21 +304,43 @@ impl App<'_> {
         };
         self.state = rec.state.clone();
         let skipped = matches!(verdict, Verdict::NeedsService { .. });
+        if let Verdict::NeedsService {
+            service,
+            why,
+            instead,
+        } = &verdict
+        {
+            // It stays on the screen while watch mode moves on.
+            let instead = instead
+                .as_ref()
+                .map(|i| format!(" Without it, `{i}` teaches the same idea."))
+                .unwrap_or_default();
+            self.screen.banner = Some(format!(
+                "{} skipped (optional, needs {service}): {}{instead} `backlings doctor` says how to install it.",
+                ex.name,
+                why.lines().next().unwrap_or_default().trim_end_matches('.')
+            ));
+        }
         self.screen.verdict(&ex, verdict, rec.solution.as_deref());
         if rec.all_done {
             return self.check_all();
         }
         if skipped {
-            // Optional services must not block the core path: move past it.
+            // Optional services must not block the core path: move past it, to the next
+            // pending exercise, or back to the first pending one that needs no server. With
+            // none left, check everything: skipped tracks do not count against the learner.
             let info = &self.ws.pack.info;
-            let from = info.index_of(&ex.name).unwrap_or(0) + 1;
-            if let Some(next) = rec
-                .state
-                .first_pending(info, from)
-                .filter(|n| n.name != ex.name)
-            {
-                let name = next.name.clone();
-                self.switch_to(&name);
+            let at = info.index_of(&ex.name).unwrap_or(0);
+            let n = info.exercises.len();
+            // Forward only over other optional ones, so that skipping never goes round in
+            // circles; wrapping around only to one that needs no server.
+            let next = (1..n)
+                .map(|k| (at + k, &info.exercises[(at + k) % n]))
+                .find(|(i, e)| !rec.state.is_done(&e.name) && (e.requires.is_empty() || *i < n))
+                .map(|(_, e)| e.name.clone());
+            match next {
+                Some(name) => self.switch_to(&name),
+                None => self.check_all(),
             }
         } else if rec.current != ex.name {
             self.switch_to(&rec.current);
@@ -327,7 +358,7 @@ impl App<'_> {
                     .exercises
                     .iter()
                     .zip(&verdicts)
-                    .filter(|(_, v)| !v.passed())
+                    .filter(|(_, v)| !v.passed() && !v.skipped())
                     .map(|(e, v)| (e.name.clone(), v.label()))
                     .collect();
                 if failing.is_empty() {

@@ -70,6 +70,8 @@ pub fn build_dependencies(ws: &Workspace, term: &Term) -> Result<()> {
         locked: false,
         target_dir: None,
         capture: true,
+        // The servers' client crates are built only when an exercise needs them.
+        features: &[],
     };
     let started = std::time::SystemTime::now();
     let built = cargo::build(&req, &Cancel::default(), |id| {

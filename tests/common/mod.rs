@@ -9,6 +9,9 @@ pub fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
+/// `backlings`, as a learner runs it. Each workspace builds in its own `target/`: a
+/// `CARGO_TARGET_DIR` inherited from the test run would make parallel tests' workspaces, whose
+/// bins share names, overwrite each other's test binaries.
 pub fn bin() -> Command {
     let mut cmd = Command::cargo_bin("backlings").unwrap();
     // Each learner workspace builds into its own target folder. A CARGO_TARGET_DIR shared
@@ -126,6 +129,7 @@ pub fn with_read_only(root: &Path, dir: &Path, args: &[&str]) -> std::process::O
             .args(args)
             .current_dir(root)
             .env_remove("NO_COLOR")
+            .env_remove("CARGO_TARGET_DIR")
             .output()
             .expect("these tests need unshare (util-linux) when run as root");
         return out;
@@ -137,6 +141,7 @@ pub fn with_read_only(root: &Path, dir: &Path, args: &[&str]) -> std::process::O
         .args(args)
         .current_dir(root)
         .env_remove("NO_COLOR")
+        .env_remove("CARGO_TARGET_DIR")
         .output()
         .unwrap();
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode)).unwrap();
@@ -276,4 +281,92 @@ pub fn signal(pid: u32, sig: i32) {
         0,
         "kill({pid}, {sig})"
     );
+}
+
+/// Whether the server binaries are installed, looked for the way the runner looks for them.
+/// Without them a test that needs the server is skipped with a printed reason, except in CI
+/// (`CI=true`), where it fails: CI installs them (.ci/run).
+pub fn have_server(service: &str) -> bool {
+    let found = match service {
+        "postgres" => {
+            which::which("initdb").is_ok()
+                || which::which("pg_config").is_ok()
+                || std::fs::read_dir("/usr/lib/postgresql")
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                    .any(|e| e.path().join("bin/initdb").is_file())
+        }
+        "redis" => which::which("redis-server").is_ok(),
+        _ => false,
+    };
+    if !found {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI must install {service} (see .ci/run)"
+        );
+        eprintln!(
+            "skipped: {service} is not installed here (apt-get install postgresql redis-server)"
+        );
+    }
+    found
+}
+
+/// A workspace of the `services` fixture pack, and a temp folder (`TMPDIR` for the runner)
+/// that the servers' folders go into, open to the unprivileged account that runs them as
+/// root. Returns the temporary folder, the workspace root and the servers' temp folder.
+pub fn services_workspace() -> (tempfile::TempDir, PathBuf, PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let servers = tmp.path().join("t");
+    std::fs::create_dir(&servers).unwrap();
+    std::fs::set_permissions(&servers, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let root = tmp.path().join("ws");
+    services_bin()
+        .args(["init", "--no-watch", "--pack"])
+        .arg(fixture("services"))
+        .arg(&root)
+        .assert()
+        .success();
+    (tmp, root, servers)
+}
+
+/// `backlings` for the services workspaces (like `bin`, each in its own target folder).
+pub fn services_bin() -> Command {
+    bin()
+}
+
+/// Puts the services fixture's solution of `rel` in place.
+pub fn solve_services(root: &Path, rel: &str) {
+    std::fs::copy(
+        fixture("services").join("solutions").join(rel),
+        root.join("exercises").join(rel),
+    )
+    .unwrap();
+}
+
+/// Live processes whose command line names `dir` (the servers started there), other than
+/// the tmux terminal tests' own shell and server, whose command lines set it as TMPDIR.
+pub fn processes_naming(dir: &Path) -> Vec<String> {
+    let dir = dir.display().to_string();
+    process_table()
+        .into_iter()
+        .filter(|p| p.cmdline.contains(&dir))
+        .filter(|p| !(p.cmdline.starts_with("tmux ") || p.cmdline.starts_with("sh -c trap true")))
+        .map(|p| format!("{} {}", p.pid, p.cmdline))
+        .collect()
+}
+
+/// After the runner exited: no server process names `servers`, and nothing is left in it.
+pub fn assert_servers_gone(servers: &Path) {
+    wait_until("the servers to be gone", 10, || {
+        processes_naming(servers).is_empty()
+    });
+    let left: Vec<_> = std::fs::read_dir(servers)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert!(left.is_empty(), "server folders left behind: {left:?}");
 }
