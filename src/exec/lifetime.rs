@@ -52,11 +52,11 @@ fn registry() -> MutexGuard<'static, Registry> {
     REGISTRY.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// The registry on the way out, unless this very thread holds it (a panic inside `spawn`):
+/// A registry on the way out, unless this very thread holds it (a panic inside `spawn`):
 /// then the clean-up goes on without it rather than deadlock.
-fn registry_on_exit() -> Option<MutexGuard<'static, Registry>> {
+pub(crate) fn lock_on_exit<T>(lock: &'static Mutex<T>) -> Option<MutexGuard<'static, T>> {
     for _ in 0..200 {
-        match REGISTRY.try_lock() {
+        match lock.try_lock() {
             Ok(g) => return Some(g),
             Err(std::sync::TryLockError::Poisoned(e)) => return Some(e.into_inner()),
             Err(std::sync::TryLockError::WouldBlock) => {
@@ -128,7 +128,7 @@ pub fn finish() {
 }
 
 fn exit_now(code: i32) -> ! {
-    let hooks = match registry_on_exit() {
+    let hooks = match lock_on_exit(&REGISTRY) {
         Some(mut reg) => {
             reg.exiting = true;
             reg.at_exit.clone()
@@ -144,7 +144,7 @@ fn exit_now(code: i32) -> ! {
 
 /// The shutdown hooks around killing everything.
 fn shut_down() {
-    let (before, after) = match registry_on_exit() {
+    let (before, after) = match lock_on_exit(&REGISTRY) {
         Some(reg) => (reg.before_kill.clone(), reg.after_kill.clone()),
         None => (Vec::new(), Vec::new()),
     };
@@ -160,7 +160,7 @@ fn shut_down() {
 /// Closes the registry to new processes, kills every group and every descendant, and waits
 /// until they are dead.
 fn kill_everything() {
-    let leaders: Vec<i32> = match registry_on_exit() {
+    let leaders: Vec<i32> = match lock_on_exit(&REGISTRY) {
         Some(mut reg) => {
             reg.closing = true;
             reg.groups.iter().map(|(pgid, _)| *pgid).collect()

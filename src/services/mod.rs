@@ -166,20 +166,6 @@ fn registry() -> MutexGuard<'static, Registry> {
     REGISTRY.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// The registry on the way out, unless this very thread holds it (a panic in here).
-fn registry_on_exit() -> Option<MutexGuard<'static, Registry>> {
-    for _ in 0..200 {
-        match REGISTRY.try_lock() {
-            Ok(g) => return Some(g),
-            Err(std::sync::TryLockError::Poisoned(e)) => return Some(e.into_inner()),
-            Err(std::sync::TryLockError::WouldBlock) => {
-                std::thread::sleep(Duration::from_millis(5))
-            }
-        }
-    }
-    None
-}
-
 /// The environment for a test that uses `service`: the running server's, or a new one's.
 pub fn ensure(service: Service) -> Result<Vec<(String, String)>, ServiceError> {
     let _one = STARTING.lock().unwrap_or_else(|e| e.into_inner());
@@ -354,7 +340,7 @@ pub fn probe(service: Service) -> Probe {
 
 /// First hook on the way out: no new server, and each running one shut down (bounded).
 fn stop_all() {
-    let servers = match registry_on_exit() {
+    let servers = match lifetime::lock_on_exit(&REGISTRY) {
         Some(mut reg) => {
             reg.closed = true;
             std::mem::take(&mut reg.servers)
@@ -368,7 +354,7 @@ fn stop_all() {
 
 /// Last hook on the way out, once every process is dead: the folders go.
 fn remove_dirs() {
-    let dirs = match registry_on_exit() {
+    let dirs = match lifetime::lock_on_exit(&REGISTRY) {
         Some(mut reg) => std::mem::take(&mut reg.dirs),
         None => return,
     };
