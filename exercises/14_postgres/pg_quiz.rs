@@ -140,6 +140,7 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::Duration;
     use tokio_postgres::NoTls;
+    use tokio_postgres::error::SqlState;
 
     /// Polls of pg_stat_activity before a wait is declared stuck (no sleeps, no timing).
     const POLLS: usize = 2000;
@@ -160,7 +161,8 @@ mod tests {
         client
     }
 
-    /// A database of its own for each test, with `accounts` as (id, owner, balance).
+    /// A database of its own for each test, with `accounts` as (id, owner, balance), stored
+    /// last first (largest id first), so that the table's own order is not id order.
     struct TestDb {
         admin: Client,
         name: String,
@@ -179,7 +181,7 @@ mod tests {
                 .unwrap();
             let monitor = connect(&name).await;
             create_schema(&monitor).await.unwrap();
-            for (id, owner, balance) in accounts {
+            for (id, owner, balance) in accounts.iter().rev() {
                 monitor
                     .execute(
                         "INSERT INTO accounts VALUES ($1, $2, $3)",
@@ -226,15 +228,16 @@ mod tests {
         events: [RefCell<Vec<Event>>; 2],
     }
 
-    async fn wait_for(race: &Race<'_>, o: usize, ready: impl Fn() -> bool) {
+    async fn waits_on_lock(monitor: &Client, pid: i32) -> bool {
         let sql =
             "SELECT count(*) FROM pg_stat_activity WHERE pid = $1 AND wait_event_type = 'Lock'";
+        let row = monitor.query_one(sql, &[&pid]).await.unwrap();
+        row.get::<_, i64>(0) == 1
+    }
+
+    async fn wait_for(race: &Race<'_>, o: usize, ready: impl Fn() -> bool) {
         for _ in 0..POLLS {
-            if ready() {
-                return;
-            }
-            let row = race.monitor.query_one(sql, &[&race.pids[o]]).await.unwrap();
-            if row.get::<_, i64>(0) == 1 {
+            if ready() || waits_on_lock(race.monitor, race.pids[o]).await {
                 return;
             }
         }
@@ -281,8 +284,28 @@ mod tests {
         let (r0, r1) = tokio::time::timeout(Duration::from_secs(20), both)
             .await
             .expect("both transfers finish");
-        let [e0, e1] = race.events;
-        ([r0, r1], [e0.into_inner(), e1.into_inner()])
+        let [e0, e1] = race.events.map(RefCell::into_inner);
+        assert_retries_reported(&e0);
+        assert_retries_reported(&e1);
+        ([r0, r1], [e0, e1])
+    }
+
+    /// Every retry is reported: `Debited { attempt: n }` for n > 1 comes right after
+    /// `Retry { attempt: n - 1, .. }`.
+    fn assert_retries_reported(events: &[Event]) {
+        for (k, e) in events.iter().enumerate() {
+            if let Event::Debited { attempt: n } = *e
+                && n > 1
+            {
+                let before = k.checked_sub(1).map(|p| &events[p]);
+                assert!(
+                    matches!(before, Some(Event::Retry { attempt, .. }) if *attempt == n - 1),
+                    "attempt {n} debited, but not right after Retry {{ attempt: {} }}: report \
+                     every retry (events: {events:?})",
+                    n - 1
+                );
+            }
+        }
     }
 
     fn codes(events: &[Event]) -> Vec<String> {
@@ -309,6 +332,52 @@ mod tests {
                 );
             }
             assert_eq!(db.balances().await, [100 - x + y, 100 + x - y]);
+            db.drop().await;
+        }
+    }
+
+    /// Another session holds the payer's row (the larger id). While the transfer waits for it,
+    /// it must already hold the payee's row (the smaller id): it locked the smaller id first.
+    #[tokio::test]
+    async fn the_smaller_id_is_locked_first() {
+        for (from, to, amount) in [(2, 1, 40), (4, 3, 15)] {
+            let owners = ["ann", "bob", "cid", "dan"];
+            let accounts: Vec<_> = (1..=4).zip(owners).map(|(id, o)| (id, o, 100)).collect();
+            let db = TestDb::new(&accounts).await;
+            let ((holder, _), (mut c, pid)) = (db.session().await, db.session().await);
+            holder.batch_execute("BEGIN").await.unwrap();
+            let hold = "SELECT id FROM accounts WHERE id = $1 FOR UPDATE";
+            holder.query(hold, &[&from]).await.unwrap();
+            let probe = async {
+                for _ in 0..POLLS {
+                    if waits_on_lock(&db.monitor, pid).await {
+                        break;
+                    }
+                }
+                let probe = "SELECT id FROM accounts WHERE id = $1 FOR SHARE NOWAIT";
+                let res = db.monitor.query(probe, &[&to]).await;
+                holder.batch_execute("COMMIT").await.unwrap();
+                assert_eq!(
+                    res.as_ref().err().and_then(|e| e.code()),
+                    Some(&SqlState::LOCK_NOT_AVAILABLE),
+                    "{from} → {to} waits for row {from}; by then it must hold row {to}, the \
+                     smaller id, locked for update (got {res:?})"
+                );
+            };
+            let mut events = vec![];
+            let mut on = async |e: Event| events.push(e);
+            let (res, ()) = tokio::time::timeout(
+                Duration::from_secs(20),
+                futures::future::join(transfer(&mut c, from, to, amount, &mut on), probe),
+            )
+            .await
+            .expect("the transfer finishes once the row is free");
+            assert!(res.is_ok(), "{from} → {to}: {res:?}");
+            assert_eq!(events, [Event::Debited { attempt: 1 }], "one attempt");
+            let mut expected = vec![100; 4];
+            expected[from as usize - 1] -= amount;
+            expected[to as usize - 1] += amount;
+            assert_eq!(db.balances().await, expected);
             db.drop().await;
         }
     }
@@ -350,6 +419,7 @@ mod tests {
 
     #[tokio::test]
     async fn retries_are_bounded_and_the_last_one_can_succeed() {
+        assert_eq!(MAX_TRIES, 4, "MAX_TRIES stays 4: give up after 4 tries");
         for (conflicts, expect_ok) in [(MAX_TRIES - 1, true), (MAX_TRIES + 5, false)] {
             let db = TestDb::new(&[(1, "ann", 100), (2, "bob", 0), (9, "zed", 0)]).await;
             let ((mut me, _), (other, _)) = (db.session().await, db.session().await);
@@ -374,6 +444,7 @@ mod tests {
                 events.push(e);
             };
             let res = transfer(&mut me, 1, 2, 40, &mut on).await;
+            assert_retries_reported(&events);
             let tries = conflicts.min(MAX_TRIES) + u32::from(expect_ok);
             let debited = events
                 .iter()
@@ -397,6 +468,36 @@ mod tests {
         }
     }
 
+    /// A CHECK violation at the credit, after the debit, is final: no retry, nothing moves.
+    #[tokio::test]
+    async fn other_database_errors_are_final() {
+        for (cap, amount) in [(150, 60), (120, 30)] {
+            let db = TestDb::new(&[(1, "ann", 100), (2, "bob", 100)]).await;
+            let sql = format!("ALTER TABLE accounts ADD CHECK (balance <= {cap})");
+            db.monitor.batch_execute(&sql).await.unwrap();
+            let (mut c, _) = db.session().await;
+            let mut events = vec![];
+            let mut on = async |e: Event| events.push(e);
+            let res = transfer(&mut c, 1, 2, amount, &mut on).await;
+            let code = match &res {
+                Err(TransferError::Db(e)) => e.code(),
+                _ => None,
+            };
+            assert_eq!(
+                code,
+                Some(&SqlState::CHECK_VIOLATION),
+                "the credit breaks balance <= {cap}: expected Err(Db(23514)), got {res:?}"
+            );
+            assert_eq!(
+                events,
+                [Event::Debited { attempt: 1 }],
+                "23514 is not retryable: one attempt, no Retry"
+            );
+            assert_eq!(db.balances().await, [100, 100], "the debit is rolled back");
+            db.drop().await;
+        }
+    }
+
     #[tokio::test]
     async fn a_refusal_is_final_and_the_audit_is_searched_through_the_gin_index() {
         let db = TestDb::new(&[(1, "ann", 100), (2, "bob", 0), (3, "cid", 0)]).await;
@@ -412,6 +513,23 @@ mod tests {
             .expect("ann's accounts may go down to exactly zero");
         assert_eq!(codes(&events), Vec::<String>::new(), "nothing to retry");
         assert_eq!(db.balances().await, [0, 35, 65]);
+        let rows = db
+            .monitor
+            .query(
+                "SELECT am.amname::text, opc.opcname::text FROM pg_class c
+                 JOIN pg_index i ON i.indexrelid = c.oid JOIN pg_am am ON am.oid = c.relam
+                 JOIN pg_opclass opc ON opc.oid = i.indclass[0]
+                 WHERE c.relname = 'audit_entry_gin'",
+                &[],
+            )
+            .await
+            .unwrap();
+        let index: Vec<(String, String)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+        assert_eq!(
+            index,
+            [("gin".to_string(), "jsonb_path_ops".to_string())],
+            "audit_entry_gin must be a GIN index with the jsonb_path_ops operator class (pg1)"
+        );
         db.monitor
             .batch_execute(
                 "INSERT INTO audit (entry) SELECT jsonb_build_object('from', 100 + i % 200,

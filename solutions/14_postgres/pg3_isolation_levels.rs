@@ -4,10 +4,11 @@
 // doctors on call) and then takes one doctor off call. Alice and Bob, both on call, ask at the
 // same moment. At REPEATABLE READ each transaction reads its own snapshot: both count 2, both
 // update a *different* row, so no row lock ever conflicts, both commit, and nobody is on call.
-// That anomaly is write skew, and only SERIALIZABLE prevents it: PostgreSQL then tracks what
-// each transaction read, and fails one of the two with SQLSTATE 40001
-// (`serialization_failure`). Retrying that transaction from BEGIN reads the other's commit:
-// one doctor is left, and the retry refuses.
+// That anomaly is write skew. Of the isolation levels only SERIALIZABLE prevents it (explicit
+// locks on the rows read are the manual's alternative, 13.4): PostgreSQL then tracks what each
+// transaction read, and fails one of the two with SQLSTATE 40001 (`serialization_failure`).
+// Retrying that transaction from BEGIN reads the other's commit: one doctor is left, and the
+// retry refuses.
 //
 // Why it matters: a booking service checked "seats left > 0" and inserted a booking, at
 // PostgreSQL's default READ COMMITTED. Under load two requests both saw one seat left, and the
@@ -197,6 +198,17 @@ mod tests {
         panic!("waited {POLLS} polls for {what}: it never came");
     }
 
+    /// Backend `pid` holds SIRead (predicate) locks: only a read at SERIALIZABLE takes them.
+    async fn assert_predicate_locks(monitor: &Client, pid: i32, who: &str) {
+        let sql = "SELECT count(*) FROM pg_locks WHERE pid = $1 AND mode = 'SIReadLock'";
+        let n: i64 = monitor.query_one(sql, &[&pid]).await.unwrap().get(0);
+        assert!(
+            n > 0,
+            "after its read, {who}'s transaction must hold SIReadLock predicate locks (pg_locks), \
+             which only SERIALIZABLE takes: got {n}"
+        );
+    }
+
     fn guard<F: Future>(f: F) -> tokio::time::Timeout<F> {
         tokio::time::timeout(Duration::from_secs(20), f)
     }
@@ -247,6 +259,7 @@ mod tests {
     ) -> Result<(), OffCallError> {
         let o = 1 - i;
         let mut hook = async |attempt: u32| {
+            assert_predicate_locks(race.monitor, race.pids[i], name).await;
             race.tries[i].borrow_mut().push(attempt);
             race.read[i].set(true);
             let (what, read_is_enough) = match attempt {
@@ -333,8 +346,10 @@ mod tests {
         conflicts: u32,
     ) -> (Result<(), OffCallError>, Vec<u32>) {
         let (mut me, other) = (db.session().await, db.session().await);
+        let my_pid = pid(&me).await;
         let mut tries = vec![];
         let mut hook = async |attempt: u32| {
+            assert_predicate_locks(&other, my_pid, name).await;
             tries.push(attempt);
             if attempt <= conflicts {
                 other
@@ -374,6 +389,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_retry_is_bounded() {
+        assert_eq!(MAX_TRIES, 3, "MAX_TRIES stays 3: give up after 3 tries");
         let db = TestDb::new(&[("amy", true), ("ben", true), ("zed", true)]).await;
         let (res, tries) = off_call_with_conflicts(&db, "amy", 100).await;
         assert!(

@@ -70,6 +70,7 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::Duration;
     use tokio_postgres::NoTls;
+    use tokio_postgres::error::SqlState;
 
     /// Polls of pg_stat_activity before a wait is declared stuck (no sleeps, no timing).
     const POLLS: usize = 2000;
@@ -90,7 +91,8 @@ mod tests {
         client
     }
 
-    /// A database of its own for each test, with jobs 1..=n (`done` for the ids in `done`).
+    /// A database of its own for each test, with jobs 1..=n (`done` for the ids in `done`),
+    /// stored newest first, so that the table's own order is not the oldest-first order.
     struct TestDb {
         admin: Client,
         name: String,
@@ -112,7 +114,7 @@ mod tests {
             monitor
                 .execute(
                     "INSERT INTO jobs SELECT i, 'mail ' || i, i = ANY($2)
-                     FROM generate_series(1, $1) AS i",
+                     FROM generate_series($1, 1, -1) AS i",
                     &[&n, &done],
                 )
                 .await
@@ -177,10 +179,19 @@ mod tests {
         })
         .await
         .expect("claim returns");
-        job.map(|j| {
-            assert_eq!(j.payload, format!("mail {}", j.id), "the job's own payload");
-            j.id as u32
-        })
+        let j = job?;
+        assert_eq!(j.payload, format!("mail {}", j.id), "the job's own payload");
+        // The claim is a row lock: another transaction cannot lock the row.
+        let sql = "SELECT 1 FROM jobs WHERE id = $1 FOR UPDATE NOWAIT";
+        let err = db.monitor.query(sql, &[&j.id]).await.err();
+        assert_eq!(
+            err.as_ref().and_then(|e| e.code()),
+            Some(&SqlState::LOCK_NOT_AVAILABLE),
+            "worker {w} claimed job {}: its row must be locked FOR UPDATE until the worker's \
+             transaction ends, so the monitor's FOR UPDATE NOWAIT fails with 55P03, got {err:?}",
+            j.id
+        );
+        Some(j.id as u32)
     }
 
     #[tokio::test]
@@ -269,7 +280,8 @@ mod tests {
 
     #[tokio::test]
     async fn two_workers_drain_the_queue_once() {
-        for n in [5, 8] {
+        // 12 jobs: 'mail 10' sorts before 'mail 2' as text.
+        for n in [5, 12] {
             let db = TestDb::new(n, &[]).await;
             let mut workers = [db.worker().await, db.worker().await];
             let mut seen = vec![];

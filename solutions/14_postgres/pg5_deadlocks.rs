@@ -14,11 +14,12 @@
 // same moment, with the rows locked in argument order.
 //
 // Production caveat: the order must hold across the whole code base (every path that locks two
-// accounts), and rows are locked in the order the query returns them, so the ORDER BY is what
-// makes `FOR UPDATE` safe here (PostgreSQL manual, 13.3.4 "Deadlocks": "the best defense
-// against deadlocks is generally to avoid them by being certain that all applications using a
-// database acquire locks on multiple objects in a consistent order"). A 40P01 that still
-// happens can be retried like a 40001.
+// accounts), and rows are locked in the order the query returns them. Without an ORDER BY
+// that is the plan's scan order, which nothing guarantees, so the ORDER BY is what makes
+// `FOR UPDATE` safe (PostgreSQL manual, 13.3.4 "Deadlocks": "the best defense against
+// deadlocks is generally to avoid them by being certain that all applications using a database
+// acquire locks on multiple objects in a consistent order"). A 40P01 that still happens can be
+// retried like a 40001.
 //
 // What to do: in `transfer`, before the first UPDATE, lock both accounts' rows in id order
 // with one `SELECT … FOR UPDATE`. Keep `between` where it is.
@@ -93,7 +94,8 @@ mod tests {
         client
     }
 
-    /// A database of its own for each test, with accounts 1..=n holding 100 each.
+    /// A database of its own for each test, with accounts 1..=n at their `opening` balances,
+    /// stored largest id first, so that the table's own order is not id order.
     struct TestDb {
         admin: Client,
         name: String,
@@ -113,7 +115,8 @@ mod tests {
             let c = db.session().await;
             create_schema(&c).await.unwrap();
             c.execute(
-                "INSERT INTO accounts SELECT i, 100 FROM generate_series(1, $1) AS i",
+                "INSERT INTO accounts SELECT i, 100 * ($1 + 1 - i)
+                 FROM generate_series($1, 1, -1) AS i",
                 &[&n],
             )
             .await
@@ -129,6 +132,21 @@ mod tests {
             let sql = format!("DROP DATABASE {} WITH (FORCE)", self.name);
             self.admin.batch_execute(&sql).await.unwrap();
         }
+    }
+
+    /// Account i opens with 100 × (n + 1 − i): the larger the id, the smaller the balance.
+    fn opening(n: i32) -> Vec<i64> {
+        (1..=n).map(|i| 100 * i64::from(n + 1 - i)).collect()
+    }
+
+    /// The balances after `transfers`, from the opening ones.
+    fn after(n: i32, transfers: &[(i32, i32, i64)]) -> Vec<i64> {
+        let mut b = opening(n);
+        for &(from, to, amount) in transfers {
+            b[from as usize - 1] -= amount;
+            b[to as usize - 1] += amount;
+        }
+        b
     }
 
     async fn balances(c: &Client) -> Vec<i64> {
@@ -211,7 +229,8 @@ mod tests {
             codes.contains(&None) && codes.contains(&Some(SqlState::T_R_DEADLOCK_DETECTED)),
             "one side fails with 40P01, the other completes: got {ra:?} and {rb:?}"
         );
-        assert_eq!(balances(&monitor).await.iter().sum::<i64>(), 202);
+        let sum = opening(2).iter().sum::<i64>() + 2;
+        assert_eq!(balances(&monitor).await.iter().sum::<i64>(), sum);
         db.drop().await;
     }
 
@@ -272,7 +291,7 @@ mod tests {
                 "1 → 2 and 2 → 1 at once: with both rows locked in id order the second waits \
                  for the first; \"error 40P01\" is a deadlock"
             );
-            let expected = vec![100 - a + b, 100 + a - b];
+            let expected = after(2, &[(1, 2, a), (2, 1, b)]);
             assert_eq!(balances(&db.session().await).await, expected);
             db.drop().await;
         }
@@ -281,8 +300,8 @@ mod tests {
     #[tokio::test]
     async fn a_cycle_of_three_transfers_goes_through() {
         for (transfers, expected) in [
-            ([(1, 2, 10), (2, 3, 20), (3, 1, 30)], [120, 90, 90]),
-            ([(3, 2, 5), (2, 1, 6), (1, 3, 7)], [99, 99, 102]),
+            ([(1, 2, 10), (2, 3, 20), (3, 1, 30)], [320, 190, 90]),
+            ([(3, 2, 5), (2, 1, 6), (1, 3, 7)], [299, 199, 102]),
         ] {
             let db = TestDb::new(3).await;
             let results = run_at_once(&db, &transfers).await;
@@ -320,12 +339,7 @@ mod tests {
                 .await
                 .expect("the transfer finishes");
             assert!(res.is_ok(), "{first:?}: {res:?}");
-            let mut expected = vec![100; 4];
-            for (from, to, amount) in [first, second] {
-                expected[from as usize - 1] -= amount;
-                expected[to as usize - 1] += amount;
-            }
-            assert_eq!(balances(monitor).await, expected);
+            assert_eq!(balances(monitor).await, after(4, &[first, second]));
             db.drop().await;
         }
     }
@@ -363,9 +377,7 @@ mod tests {
             .await
             .expect("the transfer finishes once the row is free");
             assert!(res.is_ok(), "{from} → {to}: {res:?}");
-            let mut expected = vec![100; n as usize];
-            expected[from as usize - 1] -= amount;
-            expected[to as usize - 1] += amount;
+            let expected = after(n, &[(from, to, amount)]);
             assert_eq!(balances(&monitor).await, expected);
             db.drop().await;
         }
