@@ -118,10 +118,13 @@ mod tests {
     }
 
     /// A connection that dies after `budget` round trips, like a process killed mid-request.
-    /// A pipeline caught by the crash is torn: every command but its last reaches Redis.
+    /// A pipeline caught by the crash is torn: only its first `cut` commands reach Redis, and
+    /// `torn` counts all of its commands, so that the test can try every cut.
     struct DiesAfter {
         inner: MultiplexedConnection,
         budget: usize,
+        cut: usize,
+        torn: usize,
     }
 
     fn crashed() -> redis::RedisError {
@@ -165,8 +168,12 @@ mod tests {
         ) -> redis::RedisFuture<'a, Vec<redis::Value>> {
             if self.budget == 0 {
                 let packed = pipeline.get_packed_pipeline();
-                if let Some(last) = packed.windows(3).rposition(|w| w == b"\r\n*") {
-                    send_and_hang_up(&packed[..last + 2]);
+                let starts: Vec<usize> = (2..packed.len())
+                    .filter(|&i| &packed[i - 2..=i] == b"\r\n*")
+                    .collect();
+                self.torn = starts.len() + 1;
+                if let Some(&end) = starts.get(self.cut.min(starts.len()).saturating_sub(1)) {
+                    send_and_hang_up(&packed[..end]);
                 }
                 return Box::pin(async { Err(crashed()) });
             }
@@ -254,22 +261,33 @@ mod tests {
     #[tokio::test]
     async fn a_crash_at_any_point_leaves_no_key_without_a_ttl() {
         for budget in 0..4 {
-            let mut check = connect().await;
-            let loader = CountingLoader(AtomicUsize::new(0));
-            let conn = DiesAfter {
-                inner: connect().await,
-                budget,
-            };
-            let mut cache = TtlCache::new(conn, &loader, &prefix("crash"), 120);
-            let key = cache.key(1);
-            let _ = cache.get(1).await; // may fail: the connection died
-            let left = pttl(&mut check, &key).await;
-            assert!(
-                left == -2 || left > 0,
-                "the connection died after {budget} round trip(s) and left {key} with PTTL {left}: \
-                 -1 is a key with no TTL, served forever. Expected -2 (no key) or a TTL: the \
-                 value and its TTL must be written together (one command), or not at all"
-            );
+            let mut cut = 1;
+            loop {
+                let mut check = connect().await;
+                let loader = CountingLoader(AtomicUsize::new(0));
+                let inner = connect().await;
+                let conn = DiesAfter {
+                    inner,
+                    budget,
+                    cut,
+                    torn: 0,
+                };
+                let mut cache = TtlCache::new(conn, &loader, &prefix("crash"), 120);
+                let key = cache.key(1);
+                let _ = cache.get(1).await; // may fail: the connection died
+                let left = pttl(&mut check, &key).await;
+                assert!(
+                    left == -2 || left > 0,
+                    "the connection died after {budget} round trip(s) (cutting any pipeline \
+                     after {cut} command(s)) and left {key} with PTTL {left}: -1 is a key with \
+                     no TTL, served forever. Expected -2 (no key) or a TTL: the value and its \
+                     TTL must be written together (one command, or MULTI/EXEC), or not at all"
+                );
+                if cut + 1 >= cache.conn.torn {
+                    break; // every cut of the torn pipeline was tried
+                }
+                cut += 1;
+            }
         }
     }
 }

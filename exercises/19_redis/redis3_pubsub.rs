@@ -70,8 +70,11 @@ mod tests {
     use super::*;
     use std::io::{BufRead, BufReader, Write};
     use std::os::unix::net::UnixStream;
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     use std::time::Duration;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::sync::{Notify, Semaphore};
 
     static NEXT: AtomicUsize = AtomicUsize::new(0);
 
@@ -81,18 +84,24 @@ mod tests {
         format!("t:{}:{n}:{test}", std::process::id())
     }
 
-    fn client() -> redis::Client {
-        let url = std::env::var("REDIS_URL").expect("the runner sets REDIS_URL");
-        redis::Client::open(url).expect("a valid REDIS_URL")
+    fn url() -> String {
+        std::env::var("REDIS_URL").expect("the runner sets REDIS_URL")
     }
 
-    /// PUBLISH over a blocking socket: the async runtime cannot run any task meanwhile, so
-    /// the answer (how many subscribers got it) shows what `start` had done when it returned.
+    fn client() -> redis::Client {
+        redis::Client::open(url()).expect("a valid REDIS_URL")
+    }
+
+    fn socket_path() -> String {
+        let url = url();
+        let path = url.strip_prefix("redis+unix://");
+        path.expect("a redis+unix:// URL").to_owned()
+    }
+
+    /// PUBLISH over a blocking socket, so that no task runs meanwhile: the answer is the
+    /// number of clients Redis had subscribed to `channel` at that moment.
     fn publish(channel: &str, message: &str) -> i64 {
-        let url = std::env::var("REDIS_URL").expect("the runner sets REDIS_URL");
-        let path = url
-            .strip_prefix("redis+unix://")
-            .expect("a redis+unix:// URL");
+        let path = socket_path();
         let mut s = UnixStream::connect(path).expect("the throwaway Redis accepts a connection");
         let mut req = String::from("*3\r\n$7\r\nPUBLISH\r\n");
         for arg in [channel, message] {
@@ -115,6 +124,70 @@ mod tests {
             .expect("the subscription is still open")
     }
 
+    /// `held` fires when the proxy holds back an answer to a SUBSCRIBE; `open` lets it through.
+    struct Gate {
+        held: Notify,
+        open: Semaphore,
+        path: std::path::PathBuf,
+    }
+
+    impl Drop for Gate {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.path); // the proxy's socket
+        }
+    }
+
+    /// A client whose connections go through a proxy of the test's own. On a connection that
+    /// sent SUBSCRIBE, the proxy holds back what Redis answers until the gate opens.
+    fn proxied() -> (redis::Client, Arc<Gate>) {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!("redis3-{}-{n}.sock", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let listener = tokio::net::UnixListener::bind(&path).unwrap();
+        let (held, open) = (Notify::new(), Semaphore::new(0));
+        let url = format!("redis+unix://{}", path.display());
+        let gate = Arc::new(Gate { held, open, path });
+        let proxy_gate = Arc::clone(&gate);
+        tokio::spawn(async move {
+            while let Ok((app, _)) = listener.accept().await {
+                let redis = tokio::net::UnixStream::connect(socket_path()).await;
+                tokio::spawn(forward(app, redis.unwrap(), Arc::clone(&proxy_gate)));
+            }
+        });
+        (redis::Client::open(url).unwrap(), gate)
+    }
+
+    async fn forward(app: tokio::net::UnixStream, redis: tokio::net::UnixStream, gate: Arc<Gate>) {
+        let subscribed = &AtomicBool::new(false);
+        let ((mut app_rx, mut app_tx), (mut redis_rx, mut redis_tx)) =
+            (app.into_split(), redis.into_split());
+        let up = async move {
+            let mut buf = vec![0; 4096];
+            while let Ok(n @ 1..) = app_rx.read(&mut buf).await {
+                let lower = buf[..n].to_ascii_lowercase();
+                if lower.windows(9).any(|w| w == b"subscribe") {
+                    subscribed.store(true, Ordering::SeqCst);
+                }
+                if redis_tx.write_all(&buf[..n]).await.is_err() {
+                    break;
+                }
+            }
+        };
+        let down = async move {
+            let mut buf = vec![0; 4096];
+            while let Ok(n @ 1..) = redis_rx.read(&mut buf).await {
+                if subscribed.load(Ordering::SeqCst) {
+                    gate.held.notify_one();
+                    let _open = gate.open.acquire().await;
+                }
+                if app_tx.write_all(&buf[..n]).await.is_err() {
+                    break;
+                }
+            }
+        };
+        tokio::join!(up, down);
+    }
+
     #[tokio::test]
     async fn start_returns_only_once_subscribed() {
         for (name, message) in [("prices", "sku-1"), ("users", "user-42")] {
@@ -124,13 +197,39 @@ mod tests {
                 early, 0,
                 "nobody is subscribed yet: PUBLISH reaches 0 clients"
             );
-            let mut listener = Listener::start(client(), channel.clone()).await.unwrap();
-            let reached = publish(&channel, message);
-            assert_eq!(
-                reached, 1,
-                "right after `start` returned, PUBLISH {channel} reached {reached} subscribers: \
-                 expected 1. `start` must return only after Redis confirmed the SUBSCRIBE"
+            let (client, gate) = proxied();
+            let mut start = tokio::spawn(Listener::start(client, channel.clone()));
+            let first = async {
+                tokio::select! {
+                    _ = gate.held.notified() => false,
+                    _ = &mut start => true,
+                }
+            };
+            let returned_early = tokio::time::timeout(Duration::from_secs(5), first).await;
+            let returned_early = returned_early.expect("`start` sends a SUBSCRIBE within 5 s");
+            assert!(
+                !returned_early,
+                "`start` returned before Redis even answered its SUBSCRIBE: a message published \
+                 now reaches nobody. Expected `start` to return after the confirmation"
             );
+            // Redis answered the SUBSCRIBE, and the proxy holds the confirmation back. With the
+            // clock paused, any timer `start` waits on fires at once: only that wait can hold it.
+            tokio::time::pause();
+            let returned = tokio::time::timeout(Duration::from_secs(3600), &mut start).await;
+            tokio::time::resume();
+            assert!(
+                returned.is_err(),
+                "`start` returned while the test held back Redis's confirmation of the \
+                 SUBSCRIBE: expected it to wait for the confirmation (`subscribe(..).await`), \
+                 not for a guess such as a sleep, a yield or a signal from the task"
+            );
+            gate.open.add_permits(1);
+            let started = tokio::time::timeout(Duration::from_secs(5), start).await;
+            let started = started.expect("`start` returns once the confirmation arrives");
+            let started = started.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+            let mut listener = started.expect("`start` subscribes");
+            let reached = publish(&channel, message);
+            assert_eq!(reached, 1, "one subscriber on {channel}");
             assert_eq!(
                 next(&mut listener).await,
                 message,
@@ -177,6 +276,27 @@ mod tests {
                 result.is_err(),
                 "no Redis at {path}: `start` must return the connection error, not a listener \
                  that will never receive anything"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_refused_subscribe_is_an_error() {
+        // A user allowed every command but no channel: Redis answers SUBSCRIBE with NOPERM.
+        let mut admin = client().get_multiplexed_async_connection().await.unwrap();
+        let rule: Vec<_> = "SETUSER nochannels on nopass +@all ~* resetchannels"
+            .split(' ')
+            .collect();
+        let acl: redis::RedisResult<()> = redis::cmd("ACL").arg(rule).query_async(&mut admin).await;
+        acl.unwrap();
+        for name in ["prices", "users"] {
+            let url = format!("{}?user=nochannels&pass=any", url());
+            let start = Listener::start(redis::Client::open(url).unwrap(), channel(name));
+            let result = tokio::time::timeout(Duration::from_secs(5), start).await;
+            assert!(
+                matches!(result, Ok(Err(_))),
+                "Redis refused the SUBSCRIBE (NOPERM): expected `start` to return that error \
+                 at once, not a listener that will never receive anything"
             );
         }
     }

@@ -13,9 +13,11 @@
 // let every client through six times over.
 //
 // Production caveat: pub/sub delivers at most once. An instance that reconnects misses what
-// was published meanwhile, so its near cache may hold a value nobody will ever invalidate:
-// keep near-cache entries short-lived, and clear the whole near cache after a reconnect (what
-// Redis's client-side caching docs tell clients to do when the invalidation link drops).
+// was published meanwhile, and a read racing a write can store the old value just after its
+// invalidation went by ("Avoiding race conditions" in Redis's client-side caching docs). So a
+// near cache may hold a value nobody will ever invalidate. This one keeps its entries until
+// an invalidation, to stay short; in production give them a short TTL, and clear the whole
+// near cache after a reconnect (what those docs tell clients to do when the link drops).
 //
 // What to do: two TODOs: count requests in Redis in `allow`; invalidate in `update`.
 // Run `backlings hint` if you are stuck.
@@ -142,7 +144,9 @@ fn main() {}
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::UnixStream;
 
     static NEXT: AtomicUsize = AtomicUsize::new(0);
 
@@ -162,9 +166,94 @@ mod tests {
                 .unwrap_or_else(|| format!("user-{id}-v1"))
         }
 
+        /// Stores the row as the database keeps it: the next read sees `{value} (saved)`.
         fn store(&self, id: u64, value: &str) {
-            self.rows.lock().unwrap().insert(id, value.to_owned());
+            let row = format!("{value} (saved)");
+            self.rows.lock().unwrap().insert(id, row);
         }
+    }
+
+    /// A proxy of the test's own between one instance and Redis: it logs what the instance
+    /// sends, and once `deaf` is set, the instance's subscription hears nothing more.
+    struct Wire {
+        log: Mutex<Vec<u8>>,
+        deaf: AtomicBool,
+        path: std::path::PathBuf,
+    }
+
+    impl Drop for Wire {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.path); // the proxy's socket
+        }
+    }
+
+    /// A client whose connections go through a new proxy.
+    fn proxied(redis_url: &str) -> (redis::Client, Arc<Wire>) {
+        let redis_path = redis_url.strip_prefix("redis+unix://").unwrap().to_owned();
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!("quiz-{}-{n}.sock", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let listener = tokio::net::UnixListener::bind(&path).unwrap();
+        let url = format!("redis+unix://{}", path.display());
+        let (log, deaf) = Default::default();
+        let wire = Arc::new(Wire { log, deaf, path });
+        let w = Arc::clone(&wire);
+        tokio::spawn(async move {
+            while let Ok((app, _)) = listener.accept().await {
+                let redis = UnixStream::connect(&redis_path).await.unwrap();
+                tokio::spawn(forward(app, redis, Arc::clone(&w)));
+            }
+        });
+        (redis::Client::open(url).unwrap(), wire)
+    }
+
+    async fn forward(app: UnixStream, redis: UnixStream, wire: Arc<Wire>) {
+        let subscriber = &AtomicBool::new(false);
+        let ((mut app_rx, mut app_tx), (mut redis_rx, mut redis_tx)) =
+            (app.into_split(), redis.into_split());
+        let up = async {
+            let mut buf = vec![0; 4096];
+            while let Ok(n @ 1..) = app_rx.read(&mut buf).await {
+                wire.log.lock().unwrap().extend_from_slice(&buf[..n]);
+                if buf[..n]
+                    .to_ascii_lowercase()
+                    .windows(9)
+                    .any(|w| w == b"subscribe")
+                {
+                    subscriber.store(true, Ordering::SeqCst);
+                }
+                if redis_tx.write_all(&buf[..n]).await.is_err() {
+                    break;
+                }
+            }
+        };
+        let down = async {
+            let mut buf = vec![0; 4096];
+            while let Ok(n @ 1..) = redis_rx.read(&mut buf).await {
+                let deaf = subscriber.load(Ordering::SeqCst) && wire.deaf.load(Ordering::SeqCst);
+                if !deaf && app_tx.write_all(&buf[..n]).await.is_err() {
+                    break;
+                }
+            }
+        };
+        tokio::join!(up, down);
+    }
+
+    /// The commands an instance sent since the last call, one line each: "EXPIRE key 30 NX".
+    fn sent(wire: &Wire) -> Vec<String> {
+        let log = std::mem::take(&mut *wire.log.lock().unwrap());
+        let text = String::from_utf8_lossy(&log);
+        let mut lines = text.split("\r\n");
+        let mut commands = Vec::new();
+        while let Some(head) = lines.next() {
+            let n = head.strip_prefix('*').and_then(|n| n.parse().ok());
+            let words: Vec<&str> = (0..n.unwrap_or(0)).filter_map(|_| lines.nth(1)).collect();
+            if let Some((name, args)) = words.split_first() {
+                let command = format!("{} {}", name.to_uppercase(), args.join(" "));
+                commands.push(command.trim_end().to_owned());
+            }
+        }
+        commands
     }
 
     struct Service {
@@ -172,6 +261,7 @@ mod tests {
         b: Instance<FakeDb>,
         db: Arc<FakeDb>,
         check: MultiplexedConnection,
+        wires: [Arc<Wire>; 2],
     }
 
     /// Two instances of one service (a key prefix of its own per test), and a connection to
@@ -186,16 +276,23 @@ mod tests {
             window_secs,
         };
         let url = std::env::var("REDIS_URL").expect("the runner sets REDIS_URL");
-        let client = redis::Client::open(url).expect("a valid REDIS_URL");
+        let client = redis::Client::open(url.as_str()).expect("a valid REDIS_URL");
         let db = Arc::new(FakeDb::default());
-        let a = Instance::start(&client, Arc::clone(&db), cfg.clone())
-            .await
-            .unwrap();
-        let b = Instance::start(&client, Arc::clone(&db), cfg)
-            .await
-            .unwrap();
+        let (client_a, wire_a) = proxied(&url);
+        let a = Instance::start(&client_a, Arc::clone(&db), cfg.clone());
+        let a = a.await.unwrap();
+        let (client_b, wire_b) = proxied(&url);
+        let b = Instance::start(&client_b, Arc::clone(&db), cfg);
+        let b = b.await.unwrap();
         let check = client.get_multiplexed_async_connection().await.unwrap();
-        Service { a, b, db, check }
+        let wires = [wire_a, wire_b];
+        Service {
+            a,
+            b,
+            db,
+            check,
+            wires,
+        }
     }
 
     async fn pttl(conn: &mut MultiplexedConnection, key: &str) -> i64 {
@@ -232,9 +329,22 @@ mod tests {
             for w in 1..=3 {
                 for n in 1..=limit {
                     let inst = if n % 2 == 1 { &mut s.a } else { &mut s.b };
+                    let wire = &s.wires[(n % 2 == 0) as usize];
+                    sent(wire);
                     assert!(
                         inst.allow("10.0.0.1").await.unwrap(),
                         "window {w}: request {n} of {limit} is allowed"
+                    );
+                    let sent = sent(wire);
+                    let incr = [format!("INCR {key}"), format!("INCRBY {key} 1")];
+                    let expire = format!("EXPIRE {key} {window} NX");
+                    assert!(
+                        matches!(&sent[..], [m, i, e, x] if m == "MULTI" && incr.contains(i)
+                            && *e == expire && x == "EXEC"),
+                        "`allow` sent {sent:?}: expected MULTI, INCR {key}, {expire}, EXEC in \
+                         one transaction. Two round trips or a plain pipeline can leave a counter \
+                         without its TTL; GET then SET loses counts between instances; a plain \
+                         EXPIRE moves the window's end with each request"
                     );
                 }
                 assert!(
@@ -330,21 +440,37 @@ mod tests {
             );
 
             let v2 = format!("user-{id}-v2");
-            let (writer, reader) = if a_writes {
-                (&mut s.a, &mut s.b)
+            let (writer, reader, wire) = if a_writes {
+                (&mut s.a, &mut s.b, &s.wires[0])
             } else {
-                (&mut s.b, &mut s.a)
+                (&mut s.b, &mut s.a, &s.wires[1])
             };
+            // The writer's own subscription hears nothing more (as after a reconnect).
+            wire.deaf.store(true, Ordering::SeqCst);
+            sent(wire);
             writer.update(id, &v2).await.unwrap();
+            let sent = sent(wire);
+            let del = sent.iter().position(|c| *c == format!("DEL {key}"));
+            let publish = sent
+                .iter()
+                .position(|c| *c == format!("PUBLISH {channel} {id}"));
+            assert!(
+                matches!((del, publish), (Some(d), Some(p)) if d < p),
+                "`update` sent {sent:?}: expected DEL {key}, then PUBLISH {channel} {id}. \
+                 Without the PUBLISH the other instances keep their near copies; published \
+                 first, a reader can reload the old value from Redis before the DEL"
+            );
             let exists: bool = s.check.exists(&key).await.unwrap();
             assert!(
                 !exists,
                 "after the write, {key} is deleted from Redis (delete, don't update)"
             );
+            let v2 = format!("{v2} (saved)");
             assert_eq!(
                 writer.get(id).await.unwrap(),
                 v2,
-                "the writer reads its own write"
+                "the writer reads its own write, as the database stored it: it drops its own \
+                 near copy itself (its subscription may be reconnecting) and reloads the row"
             );
             let seen = settled(reader, id, &v2).await;
             assert_eq!(

@@ -108,11 +108,25 @@ mod tests {
             .unwrap();
     }
 
-    /// A connection that dies after `budget` round trips, like a process killed mid-request.
-    /// A pipeline caught by the crash is torn: every command but its last reaches Redis.
+    /// A connection that counts its round trips (`trips`) and dies after `budget` of them, like
+    /// a process killed mid-request. A pipeline caught by the crash is torn: only its first
+    /// `cut` commands reach Redis, and `torn` counts all of its commands.
     struct DiesAfter {
         inner: MultiplexedConnection,
         budget: usize,
+        cut: usize,
+        torn: usize,
+        trips: usize,
+    }
+
+    async fn dies_after(budget: usize, cut: usize) -> DiesAfter {
+        DiesAfter {
+            inner: connect().await,
+            budget,
+            cut,
+            torn: 0,
+            trips: 0,
+        }
     }
 
     fn crashed() -> redis::RedisError {
@@ -145,6 +159,7 @@ mod tests {
                 return Box::pin(async { Err(crashed()) });
             }
             self.budget -= 1;
+            self.trips += 1;
             self.inner.req_packed_command(cmd)
         }
 
@@ -156,12 +171,17 @@ mod tests {
         ) -> redis::RedisFuture<'a, Vec<redis::Value>> {
             if self.budget == 0 {
                 let packed = pipeline.get_packed_pipeline();
-                if let Some(last) = packed.windows(3).rposition(|w| w == b"\r\n*") {
-                    send_and_hang_up(&packed[..last + 2]);
+                let starts: Vec<usize> = (2..packed.len())
+                    .filter(|&i| &packed[i - 2..=i] == b"\r\n*")
+                    .collect();
+                self.torn = starts.len() + 1;
+                if let Some(&end) = starts.get(self.cut.min(starts.len()).saturating_sub(1)) {
+                    send_and_hang_up(&packed[..end]);
                 }
                 return Box::pin(async { Err(crashed()) });
             }
             self.budget -= 1;
+            self.trips += 1;
             self.inner.req_packed_commands(pipeline, offset, count)
         }
 
@@ -183,13 +203,22 @@ mod tests {
     async fn the_limit_holds_in_every_window() {
         for (limit, window) in [(5, 60), (3, 10)] {
             let mut check = connect().await;
-            let mut limiter = Limiter::new(connect().await, &prefix("windows"), limit, window);
+            let conn = dies_after(usize::MAX, 0).await; // never dies: counts round trips
+            let mut limiter = Limiter::new(conn, &prefix("windows"), limit, window);
             let key = limiter.key("10.0.0.1");
             for w in 1..=3 {
                 for n in 1..=limit {
+                    let trips = limiter.conn.trips;
                     assert!(
                         limiter.hit("10.0.0.1").await.unwrap(),
                         "window {w}: hit {n} of {limit} is allowed"
+                    );
+                    let trips = limiter.conn.trips - trips;
+                    assert_eq!(
+                        trips, 1,
+                        "hit {n} took {trips} round trips: expected 1, one MULTI/EXEC. A GET \
+                         then a SET lets two instances both read 4 and both write 5, and a crash \
+                         between two round trips can leave a counter without its TTL"
                     );
                     assert_window(pttl(&mut check, &key).await, window, &key);
                 }
@@ -255,21 +284,26 @@ mod tests {
     #[tokio::test]
     async fn a_crash_at_any_point_leaves_no_counter_without_a_ttl() {
         for budget in 0..3 {
-            let mut check = connect().await;
-            let conn = DiesAfter {
-                inner: connect().await,
-                budget,
-            };
-            let mut limiter = Limiter::new(conn, &prefix("crash"), 5, 60);
-            let key = limiter.key("carol");
-            let _ = limiter.hit("carol").await; // may fail: the connection died
-            let left = pttl(&mut check, &key).await;
-            assert!(
-                left == -2 || left > 0,
-                "the connection died after {budget} round trip(s) and left {key} with PTTL {left}: \
-                 -1 is a counter with no TTL, that never resets. Expected -2 (no key) or a TTL: \
-                 INCR and EXPIRE must run together or not at all"
-            );
+            let mut cut = 1;
+            loop {
+                let mut check = connect().await;
+                let conn = dies_after(budget, cut).await;
+                let mut limiter = Limiter::new(conn, &prefix("crash"), 5, 60);
+                let key = limiter.key("carol");
+                let _ = limiter.hit("carol").await; // may fail: the connection died
+                let left = pttl(&mut check, &key).await;
+                assert!(
+                    left == -2 || left > 0,
+                    "the connection died after {budget} round trip(s) (cutting any pipeline \
+                     after {cut} command(s)) and left {key} with PTTL {left}: -1 is a counter \
+                     with no TTL, that never resets. Expected -2 (no key) or a TTL: INCR and \
+                     EXPIRE must run together (MULTI/EXEC) or not at all"
+                );
+                if cut + 1 >= limiter.conn.torn {
+                    break; // every cut of the torn pipeline was tried
+                }
+                cut += 1;
+            }
         }
     }
 }
