@@ -302,21 +302,7 @@ pub fn run_exercise(
         }
     }
     let bins = [ex.name.clone()];
-    let req = cargo::Request {
-        root,
-        bins: &bins,
-        mode: cargo::Mode::Test,
-        color: opts.color,
-        locked: opts.locked,
-        target_dir: None,
-        capture: hot,
-        features: &prepared.features,
-    };
-    let started = std::time::SystemTime::now();
-    let built = cargo::build(&req, cancel, |_| {})?;
-    if hot {
-        capture::commit(root, &bins, &built.executables, started);
-    }
+    let built = build_tests(root, &bins, &prepared.features, opts, hot, cancel, |_| {})?;
     match built.executables.get(&ex.name) {
         Some(exe) => run_tests(
             root,
@@ -328,6 +314,36 @@ pub fn run_exercise(
         ),
         None => Ok(build_failure(&built, &ex.name)),
     }
+}
+
+/// One cargo build of `bins`' tests (every bin of the package when there are several: cargo
+/// leaves out those whose features are off), recording each bin's rustc command for the hot
+/// path when `hot`.
+fn build_tests(
+    root: &Path,
+    bins: &[String],
+    features: &[String],
+    opts: Options,
+    hot: bool,
+    cancel: &Cancel,
+    on_built: impl FnMut(&str),
+) -> Result<cargo::Built, ExecError> {
+    let req = cargo::Request {
+        root,
+        bins: if bins.len() == 1 { bins } else { &[] },
+        mode: cargo::Mode::Test,
+        color: opts.color,
+        locked: opts.locked,
+        target_dir: None,
+        capture: hot,
+        features,
+    };
+    let started = std::time::SystemTime::now();
+    let built = cargo::build(&req, cancel, on_built)?;
+    if hot {
+        capture::commit(root, bins, &built.executables, started);
+    }
+    Ok(built)
 }
 
 /// Builds many exercises with one cargo invocation (cargo runs rustc in parallel), then runs
@@ -366,23 +382,7 @@ pub fn run_many(
     let mut built = if plain.is_empty() {
         cargo::Built::default()
     } else {
-        let one = if plain.len() == 1 { &plain[..] } else { &[] };
-        let req = cargo::Request {
-            root,
-            bins: one,
-            mode: cargo::Mode::Test,
-            color: opts.color,
-            locked: opts.locked,
-            target_dir: None,
-            capture: hot,
-            features: &[],
-        };
-        let started = std::time::SystemTime::now();
-        let built = cargo::build(&req, cancel, &mut on_built)?;
-        if hot {
-            capture::commit(root, &plain, &built.executables, started);
-        }
-        built
+        build_tests(root, &plain, &[], opts, hot, cancel, &mut on_built)?
     };
     let mut own_builds = std::collections::HashMap::new();
     for (ex, p) in exercises.iter().zip(&prepared) {
@@ -390,21 +390,7 @@ pub fn run_many(
             continue;
         };
         let bins = [ex.name.clone()];
-        let req = cargo::Request {
-            root,
-            bins: &bins,
-            mode: cargo::Mode::Test,
-            color: opts.color,
-            locked: opts.locked,
-            target_dir: None,
-            capture: hot,
-            features: &p.features,
-        };
-        let started = std::time::SystemTime::now();
-        let one = cargo::build(&req, cancel, &mut on_built)?;
-        if hot {
-            capture::commit(root, &bins, &one.executables, started);
-        }
+        let one = build_tests(root, &bins, &p.features, opts, hot, cancel, &mut on_built)?;
         if let Some(exe) = one.executables.get(&ex.name) {
             built.executables.insert(ex.name.clone(), exe.clone());
         } else {

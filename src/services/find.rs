@@ -60,36 +60,26 @@ fn candidates() -> Vec<PathBuf> {
     dirs
 }
 
-/// `<prefix>/postgresql@<major>/bin`, the newest major version first.
+/// `<prefix>/postgresql@<major>/bin` (Homebrew), the newest major version first.
 fn homebrew_bindirs(prefix: &Path) -> Vec<PathBuf> {
-    let Ok(entries) = std::fs::read_dir(prefix) else {
+    versioned_bindirs(prefix, "postgresql@")
+}
+
+/// `<root>/<major>/bin` (Debian), the newest major version first.
+fn debian_bindirs(root: &Path) -> Vec<PathBuf> {
+    versioned_bindirs(root, "")
+}
+
+/// `<dir>/<name_prefix><major>/bin` for every entry named so, the newest major version first.
+fn versioned_bindirs(dir: &Path, name_prefix: &str) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
         return Vec::new();
     };
     let mut versions: Vec<(u32, PathBuf)> = entries
         .flatten()
         .filter_map(|e| {
             let name = e.file_name();
-            let major = name
-                .to_str()?
-                .strip_prefix("postgresql@")?
-                .parse::<u32>()
-                .ok()?;
-            Some((major, e.path().join("bin")))
-        })
-        .collect();
-    versions.sort_by_key(|v| std::cmp::Reverse(v.0));
-    versions.into_iter().map(|(_, p)| p).collect()
-}
-
-/// `<root>/<major>/bin`, the newest major version first.
-fn debian_bindirs(root: &Path) -> Vec<PathBuf> {
-    let Ok(entries) = std::fs::read_dir(root) else {
-        return Vec::new();
-    };
-    let mut versions: Vec<(u32, PathBuf)> = entries
-        .flatten()
-        .filter_map(|e| {
-            let major = e.file_name().to_str()?.parse::<u32>().ok()?;
+            let major = name.to_str()?.strip_prefix(name_prefix)?.parse().ok()?;
             Some((major, e.path().join("bin")))
         })
         .collect();
